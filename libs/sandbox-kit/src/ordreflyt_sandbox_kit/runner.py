@@ -1,0 +1,33 @@
+"""Run an emulator's aiohttp app from its console script, with host and port from flags or env."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+
+def run_emulator(
+    name: str,
+    default_port: int,
+    make_app: Callable[[argparse.Namespace], web.Application],
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    argv: Sequence[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=name)
+    parser.add_argument("--host", default=os.environ.get("HTTP_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=None, help=f"default: HTTP_PORT or {default_port}")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.port is None:
+        raw = os.environ.get("HTTP_PORT", str(default_port))
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            sys.exit(f"{name}: HTTP_PORT must be a port number (1..65535), got {raw!r}")
+        args.port = int(raw)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
