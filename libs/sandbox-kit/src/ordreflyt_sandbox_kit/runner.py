@@ -20,7 +20,9 @@ def run_emulator(
 ) -> None:
     parser = argparse.ArgumentParser(prog=name)
     parser.add_argument("--host", default=os.environ.get("HTTP_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=None, help=f"default: HTTP_PORT or {default_port}")
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"default: HTTP_PORT or {default_port}"
+    )
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)

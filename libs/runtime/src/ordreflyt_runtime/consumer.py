@@ -1,0 +1,267 @@
+"""Consuming with effectively-once effects: inbox dedupe, ack after commit, retries, DLQ.
+
+For each delivery: decode by its tag; in ONE transaction insert `(event_id)` into the inbox and
+run the handler (which writes its state and its outgoing messages to the outbox on the same
+connection); commit; then ack. A redelivery of a message whose transaction committed finds its
+inbox row and is acked without effects. A handler failure republishes the message to the next
+retry queue (growing delays) with the attempt count and error in headers, then acks; after the
+last attempt, or at once for a message that cannot be decoded or has no handler, it goes to the
+service's DLQ with the reason. The next messages keep flowing either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import asyncpg
+import msgspec
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from ordreflyt_contracts import Event, decode_event
+
+from ordreflyt_runtime.db import DbConn
+from ordreflyt_runtime.logs import log_context
+from ordreflyt_runtime.metrics import Metrics
+from ordreflyt_runtime.topology import (
+    DEAD_EXCHANGE,
+    H_ATTEMPT,
+    H_ERROR,
+    H_FAILED_AT,
+    H_REASON,
+    H_ROUTING_KEY,
+    H_SERVICE,
+    ConsumerQueue,
+    declare_consumer_queue,
+)
+
+log = logging.getLogger(__name__)
+
+# Header values are cut to this length so a huge traceback cannot bloat the DLQ.
+MAX_ERROR_TEXT = 2000
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides its message: the connection of the open transaction."""
+
+    conn: DbConn
+    wrote_outbox: bool = False
+
+    async def publish(self, *events: Event) -> None:
+        """Emit messages atomically with the handler's other writes (through the outbox)."""
+        from ordreflyt_runtime.outbox import add_to_outbox
+
+        await add_to_outbox(self.conn, *events)
+        self.wrote_outbox = True
+
+
+Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+AfterCommit = Callable[[Event], Awaitable[None] | None]
+
+
+class Consumer:
+    def __init__(
+        self,
+        spec: ConsumerQueue,
+        handlers: Mapping[type[Event], Handler],
+        pool: asyncpg.Pool,
+        metrics: Metrics,
+        *,
+        prefetch: int = 64,
+        on_outbox_written: Callable[[], None] | None = None,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.spec = spec
+        self._handlers = dict(handlers)
+        self._pool = pool
+        self._metrics = metrics
+        self._prefetch = prefetch
+        self._on_outbox_written = on_outbox_written
+        self._after_commit = after_commit
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._tag is not None and self._channel is not None and not self._channel.is_closed
+
+    async def start(self, connection: aio_pika.abc.AbstractRobustConnection) -> None:
+        self._channel = await connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await declare_consumer_queue(self._channel, self.spec)
+        self._tag = await self._queue.consume(self._on_message)
+        log.info("consuming", extra={"queue": self.spec.queue, "prefetch": self._prefetch})
+
+    async def stop(self, timeout: float) -> None:
+        """Stop taking messages; let the ones in flight finish (unacked ones are redelivered)."""
+        if self._queue is not None and self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self._queue.cancel(self._tag)
+        self._tag = None
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        routing_key = _original_routing_key(message)
+        try:
+            event = decode_event(message.body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            await self._dead_letter(message, routing_key, "undecodable", f"cannot decode: {exc}")
+            return
+        handler = self._handlers.get(type(event))
+        with log_context(
+            event_id=str(event.event_id), shop_order_id=event.shop_order_id, shop_id=event.shop_id
+        ):
+            if handler is None:
+                await self._dead_letter(
+                    message,
+                    routing_key,
+                    "no-handler",
+                    f"{self.spec.service} has no handler for {routing_key}",
+                )
+                return
+            try:
+                duplicate = await self._handle_in_transaction(event, handler)
+            except Exception as exc:
+                await self._retry_or_dead_letter(message, routing_key, exc)
+                return
+            if self._after_commit is not None:
+                result = self._after_commit(event)
+                if result is not None:
+                    await result
+            await message.ack()
+            self._metrics.handler_seconds.labels(routing_key).observe(time.perf_counter() - started)
+            (self._metrics.duplicates if duplicate else self._metrics.consumed).labels(
+                routing_key
+            ).inc()
+
+    async def _handle_in_transaction(self, event: Event, handler: Handler) -> bool:
+        """Run the handler once per event id; returns True if the event was a duplicate."""
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                fresh = await conn.fetchval(
+                    "INSERT INTO inbox (event_id, routing_key) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    event.event_id,
+                    event.routing_key,
+                )
+                if not fresh:
+                    log.info("duplicate message ignored")
+                    return True
+                ctx = HandlerContext(conn)
+                await handler(event, ctx)
+            if ctx.wrote_outbox and self._on_outbox_written is not None:
+                self._on_outbox_written()
+        return False
+
+    async def _retry_or_dead_letter(
+        self, message: AbstractIncomingMessage, routing_key: str, exc: Exception
+    ) -> None:
+        attempt = _attempt(message) + 1
+        error = f"{type(exc).__name__}: {exc}"
+        self._metrics.failed.labels(routing_key).inc()
+        if attempt >= self.spec.max_attempts:
+            log.error("handler failed on the last attempt %d: %s", attempt, error, exc_info=exc)
+            detail = error + "\n" + "".join(traceback.format_exception(exc))[-MAX_ERROR_TEXT:]
+            await self._dead_letter(message, routing_key, "retries-exhausted", detail, attempt)
+            return
+        target = self.spec.retry_queue(attempt)
+        log.warning("handler failed (attempt %d), retrying via %s: %s", attempt, target, error)
+        await self._republish(
+            message, "", target, routing_key, {H_ATTEMPT: attempt, H_ERROR: error[:MAX_ERROR_TEXT]}
+        )
+        await message.ack()
+
+    async def _dead_letter(
+        self,
+        message: AbstractIncomingMessage,
+        routing_key: str,
+        reason: str,
+        error: str,
+        attempt: int | None = None,
+    ) -> None:
+        log.error(
+            "dead-lettered (%s): %s",
+            reason,
+            error.splitlines()[0] if error else "",
+            extra={"reason": reason},
+        )
+        headers: dict[str, Any] = {
+            H_REASON: reason,
+            H_ERROR: error[:MAX_ERROR_TEXT],
+            H_FAILED_AT: datetime.now(UTC).isoformat(),
+        }
+        if attempt is not None:
+            headers[H_ATTEMPT] = attempt
+        await self._republish(message, DEAD_EXCHANGE, self.spec.service, routing_key, headers)
+        await message.ack()
+        self._metrics.dead_lettered.labels(routing_key, reason).inc()
+
+    async def _republish(
+        self,
+        message: AbstractIncomingMessage,
+        exchange_name: str,
+        routing_key: str,
+        original_routing_key: str,
+        headers: dict[str, Any],
+    ) -> None:
+        assert self._channel is not None
+        exchange = (
+            self._channel.default_exchange
+            if exchange_name == ""
+            else await self._channel.get_exchange(exchange_name, ensure=False)
+        )
+        copy = aio_pika.Message(
+            body=message.body,
+            headers={
+                **{k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")},
+                **headers,
+                H_ROUTING_KEY: original_routing_key,
+                H_SERVICE: self.spec.service,
+            },
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            app_id=message.app_id,
+            timestamp=message.timestamp,
+        )
+        await exchange.publish(copy, routing_key=routing_key)
+
+
+def _attempt(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(H_ATTEMPT, 0)
+    return value if isinstance(value, int) else 0
+
+
+def _original_routing_key(message: AbstractIncomingMessage) -> str:
+    """The key the message was first published with (a retried copy arrives with the queue name)."""
+    original = (message.headers or {}).get(H_ROUTING_KEY)
+    if isinstance(original, str):
+        return original
+    return message.type or message.routing_key or ""

@@ -1,0 +1,135 @@
+"""PostgreSQL: create the database if missing, a connection pool, and per-service migrations.
+
+Each service owns one schema named after it (`order-mapper` -> `order_mapper`). Migrations are
+(id, SQL) pairs applied in order at start, once each, under an advisory lock so replicas
+starting together do not race. The runtime adds its own outbox and inbox tables first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+Migration = tuple[str, str]
+# A connection as handlers get it: plain, or borrowed from the pool.
+DbConn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+RUNTIME_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        "runtime/001_outbox_inbox",
+        """
+        CREATE TABLE outbox (
+            id bigserial PRIMARY KEY,
+            event_id uuid NOT NULL UNIQUE,
+            routing_key text NOT NULL,
+            correlation_id text,
+            body bytea NOT NULL,
+            headers jsonb,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE inbox (
+            event_id uuid PRIMARY KEY,
+            routing_key text NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX inbox_received_at ON inbox (received_at);
+        """,
+    ),
+)
+
+
+def schema_name(service: str) -> str:
+    return service.replace("-", "_")
+
+
+async def ensure_database(database_url: str) -> None:
+    """Create the database named in the URL if it does not exist yet."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/") or "postgres"
+    try:
+        conn = await asyncpg.connect(database_url)
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    else:
+        await conn.close()
+        return
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    conn = await asyncpg.connect(admin_url)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await conn.execute(f"CREATE DATABASE {quoted}")
+        log.info("created database %s", name)
+    except asyncpg.DuplicateDatabaseError:
+        pass  # another service created it at the same moment
+    finally:
+        await conn.close()
+
+
+async def create_pool(
+    database_url: str, schema: str, *, min_size: int = 2, max_size: int = 10
+) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": f"{schema},public", "application_name": schema},
+    )
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[Migration]) -> list[str]:
+    """Apply the runtime's and the service's migrations not applied yet; returns their ids."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(f"SET LOCAL search_path = {schema}")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["id"] for r in await conn.fetch("SELECT id FROM schema_migrations")}
+        for migration_id, sql in (*RUNTIME_MIGRATIONS, *migrations):
+            if migration_id in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (id) VALUES ($1)", migration_id)
+            applied.append(migration_id)
+    if applied:
+        log.info("applied migrations", extra={"schema": schema, "migrations": applied})
+    return applied
+
+
+async def wait_for_database(database_url: str, timeout: float) -> None:
+    """Retry until PostgreSQL answers (it may still be starting), then make sure the DB exists."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.5
+    while True:
+        try:
+            await ensure_database(database_url)
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise ConnectionError(
+                    f"DATABASE_URL: cannot reach PostgreSQL at {_redact(database_url)}: {exc}"
+                ) from exc
+            log.warning("database not reachable yet, retrying: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,175 @@
+"""The RabbitMQ topology: one place that says which exchanges and queues exist.
+
+- `ordreflyt.events`: durable topic exchange every service publishes to. Its alternate exchange
+  `ordreflyt.unrouted` keeps, in the queue of the same name, any message no queue is bound for,
+  so nothing published is ever dropped silently.
+- Per consuming service S: a durable quorum queue `S` bound explicitly to the keys S reads, with
+  a delivery limit (a message that keeps crashing its consumer is dead-lettered by the broker);
+  retry queues `S.retry.<delay>` whose TTL dead-letters messages back into `S` (growing
+  delays); and the dead-letter queue `S.dlq` (bound to `ordreflyt.dead` with key S), where a
+  message ends with its failure reason in its headers.
+
+Services declare what they use at start (idempotent); `export_definitions()` renders the whole
+topology as a RabbitMQ definitions file (deploy/rabbitmq/definitions.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+EVENTS_EXCHANGE = "ordreflyt.events"
+UNROUTED_EXCHANGE = "ordreflyt.unrouted"
+UNROUTED_QUEUE = "ordreflyt.unrouted"
+DEAD_EXCHANGE = "ordreflyt.dead"
+
+# Failure headers on messages in a retry queue or a DLQ.
+H_ATTEMPT = "ordreflyt-attempt"
+H_ERROR = "ordreflyt-error"
+H_REASON = "ordreflyt-reason"
+H_FAILED_AT = "ordreflyt-failed-at"
+H_ROUTING_KEY = "ordreflyt-routing-key"
+H_SERVICE = "ordreflyt-service"
+
+
+@dataclass(frozen=True)
+class ConsumerQueue:
+    """A consuming service's queue, its bindings, retry delays and DLQ."""
+
+    service: str
+    binding_keys: tuple[str, ...]
+    retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
+    # Deliveries of one message (without an ack) before the broker dead-letters it: guards
+    # against a message that kills its consumer process every time.
+    delivery_limit: int = 5
+    extra_arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        return self.service
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.service}.dlq"
+
+    def retry_queue(self, attempt: int) -> str:
+        """The retry queue after failed attempt number `attempt` (1-based)."""
+        delay = self.retry_delays_ms[min(attempt, len(self.retry_delays_ms)) - 1]
+        return f"{self.service}.retry.{delay}ms"
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_delays_ms) + 1
+
+    def queue_arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": DEAD_EXCHANGE,
+            "x-dead-letter-routing-key": self.service,
+            **self.extra_arguments,
+        }
+
+    def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
+        return {
+            "x-queue-type": "classic",
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.queue,
+        }
+
+
+# Every consuming service of the product and what it reads. A service that consumes declares
+# its entry at start; the definitions file is rendered from this table.
+CONSUMERS: dict[str, ConsumerQueue] = {}
+
+
+def register_consumer(queue: ConsumerQueue) -> ConsumerQueue:
+    CONSUMERS[queue.service] = queue
+    return queue
+
+
+async def declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
+    """Declare the shared exchanges (idempotent); returns the events exchange."""
+    unrouted = await channel.declare_exchange(
+        UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    unrouted_queue = await channel.declare_queue(
+        UNROUTED_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await unrouted_queue.bind(unrouted, routing_key="")
+    await channel.declare_exchange(DEAD_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+    return await channel.declare_exchange(
+        EVENTS_EXCHANGE,
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    )
+
+
+async def declare_consumer_queue(
+    channel: AbstractChannel, spec: ConsumerQueue
+) -> aio_pika.abc.AbstractQueue:
+    """Declare a service's queue, bindings, retry queues and DLQ (idempotent)."""
+    events = await declare_exchanges(channel)
+    dead = await channel.get_exchange(DEAD_EXCHANGE)
+    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    await dlq.bind(dead, routing_key=spec.service)
+    for delay in sorted(set(spec.retry_delays_ms)):
+        await channel.declare_queue(
+            f"{spec.service}.retry.{delay}ms", durable=True, arguments=spec.retry_arguments(delay)
+        )
+    queue = await channel.declare_queue(spec.queue, durable=True, arguments=spec.queue_arguments())
+    for key in spec.binding_keys:
+        await queue.bind(events, routing_key=key)
+    return queue
+
+
+def export_definitions(consumers: Iterable[ConsumerQueue], vhost: str = "/") -> dict[str, Any]:
+    """The topology as a RabbitMQ definitions document (for `load_definitions`)."""
+    exchanges = [
+        {"name": UNROUTED_EXCHANGE, "type": "fanout", "arguments": {}},
+        {"name": DEAD_EXCHANGE, "type": "direct", "arguments": {}},
+        {
+            "name": EVENTS_EXCHANGE,
+            "type": "topic",
+            "arguments": {"alternate-exchange": UNROUTED_EXCHANGE},
+        },
+    ]
+    queues: list[dict[str, Any]] = [
+        {"name": UNROUTED_QUEUE, "arguments": {"x-queue-type": "quorum"}}
+    ]
+    bindings: list[dict[str, Any]] = [
+        {"source": UNROUTED_EXCHANGE, "destination": UNROUTED_QUEUE, "routing_key": ""}
+    ]
+    for spec in sorted(consumers, key=lambda c: c.service):
+        queues.append({"name": spec.queue, "arguments": spec.queue_arguments()})
+        queues.append({"name": spec.dlq, "arguments": {"x-queue-type": "quorum"}})
+        for delay in sorted(set(spec.retry_delays_ms)):
+            queues.append(
+                {
+                    "name": f"{spec.service}.retry.{delay}ms",
+                    "arguments": spec.retry_arguments(delay),
+                }
+            )
+        bindings.append(
+            {"source": DEAD_EXCHANGE, "destination": spec.dlq, "routing_key": spec.service}
+        )
+        bindings.extend(
+            {"source": EVENTS_EXCHANGE, "destination": spec.queue, "routing_key": key}
+            for key in spec.binding_keys
+        )
+    return {
+        "exchanges": [
+            {**e, "vhost": vhost, "durable": True, "auto_delete": False, "internal": False}
+            for e in exchanges
+        ],
+        "queues": [{**q, "vhost": vhost, "durable": True, "auto_delete": False} for q in queues],
+        "bindings": [
+            {**b, "vhost": vhost, "destination_type": "queue", "arguments": {}} for b in bindings
+        ],
+    }
