@@ -25,8 +25,8 @@ import aio_pika
 import asyncpg
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from ordreflyt_contracts import Event, decode_event
 
+from ordreflyt_contracts import Event, decode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.metrics import Metrics

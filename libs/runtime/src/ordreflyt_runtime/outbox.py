@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange
-from ordreflyt_contracts import Event, encode_event
 
+from ordreflyt_contracts import Event, encode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.metrics import Metrics
 

@@ -21,9 +21,9 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from aiohttp import web
-from ordreflyt_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ordreflyt_contracts import Event
 from ordreflyt_runtime.consumer import AfterCommit, Consumer, Handler
 from ordreflyt_runtime.db import Migration, create_pool, migrate, schema_name, wait_for_database
 from ordreflyt_runtime.logs import setup_logging

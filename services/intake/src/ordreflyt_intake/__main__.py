@@ -1,8 +1,7 @@
 """`ordreflyt-intake`: run the intake service."""
 
-from ordreflyt_runtime.service import run_service
-
 from ordreflyt_intake.app import SPEC
+from ordreflyt_runtime.service import run_service
 
 
 def main() -> None:

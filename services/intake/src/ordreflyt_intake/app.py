@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aiohttp import web
-from ordreflyt_runtime.service import Runtime, ServiceSpec
-from ordreflyt_runtime.settings import load_toml
 
 from ordreflyt_intake.config import load_intake_config
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.store import MIGRATIONS
 from ordreflyt_intake.webhooks import config_key, metrics_key, woocommerce_webhook
+from ordreflyt_runtime.service import Runtime, ServiceSpec
+from ordreflyt_runtime.settings import load_toml
 
 SERVICE = "intake"
 DEFAULT_PORT = 8000

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+
 from ordreflyt_runtime.db import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+
 from ordreflyt_contracts import (
     OrderDeleted,
     OrderReceived,
@@ -31,9 +32,6 @@ from ordreflyt_contracts import (
     new_event_fields,
 )
 from ordreflyt_contracts.events import Event
-from ordreflyt_runtime.logs import log_context
-from ordreflyt_runtime.service import Runtime, runtime_key
-
 from ordreflyt_intake.config import IntakeConfig, Shop
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.store import (
@@ -45,6 +43,8 @@ from ordreflyt_intake.store import (
     Outgoing,
     store_delivery,
 )
+from ordreflyt_runtime.logs import log_context
+from ordreflyt_runtime.service import Runtime, runtime_key
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,144 @@
+"""The emulator's state: registers, documents, number series and stock, all in memory.
+
+The operations that change it live in `registers.py` (customers, articles) and `documents.py`
+(orders, invoices); this module holds the data, the lookups that answer Fortnox's 404s, and the
+one place where a document's stock movements are applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ordreflyt_sandbox_fortnox.clock import Clock, swedish_now
+from ordreflyt_sandbox_fortnox.errors import (
+    ARTICLE_NOT_FOUND,
+    CUSTOMER_NOT_FOUND,
+    INVOICE_NOT_FOUND,
+    ORDER_NOT_FOUND,
+    not_found,
+)
+from ordreflyt_sandbox_fortnox.models import Article, Customer, Invoice, Order, SalesDocument
+from ordreflyt_sandbox_fortnox.seed import seed_catalogue
+from ordreflyt_sandbox_fortnox.stock import Movement, StockLedger
+
+# Invoices are numbered from their own series, far from the orders' series, so a client that
+# mixes an order number up with an invoice number gets a 404 instead of the wrong document.
+FIRST_ORDER_NUMBER = 1
+FIRST_INVOICE_NUMBER = 1001
+FIRST_CUSTOMER_NUMBER = 1
+FIRST_ARTICLE_NUMBER = 1
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    warehouse: bool
+    stock_points: Sequence[str]
+    seed_articles: int
+
+
+class Store:
+    def __init__(self, config: StoreConfig, clock: Clock = swedish_now) -> None:
+        self.config = config
+        self.now = clock
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the freshly started state: the seeded catalogue and nothing else."""
+        # Without the warehouse module there is one stock, kept on the first stock point.
+        points = self.config.stock_points if self.config.warehouse else self.config.stock_points[:1]
+        self.stock = StockLedger(points)
+        self.customers: dict[str, Customer] = {}
+        self.articles: dict[str, Article] = {}
+        self.orders: dict[str, Order] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self._next = {
+            "customer": FIRST_CUSTOMER_NUMBER,
+            "article": FIRST_ARTICLE_NUMBER,
+            "order": FIRST_ORDER_NUMBER,
+            "invoice": FIRST_INVOICE_NUMBER,
+        }
+        for seeded in seed_catalogue(self.config.seed_articles, points, self.now()):
+            self.articles[seeded.article.article_number] = seeded.article
+            for point, quantity in seeded.balances.items():
+                self.stock.set_in_stock(seeded.article.article_number, point, quantity)
+
+    @property
+    def warehouse(self) -> bool:
+        return self.config.warehouse
+
+    def next_number(self, series: str, taken: Iterable[str]) -> str:
+        """The next free number of a series, skipping numbers clients chose themselves."""
+        used = set(taken)
+        number = self._next[series]
+        while str(number) in used:
+            number += 1
+        self._next[series] = number + 1
+        return str(number)
+
+    def customer(self, number: str) -> Customer:
+        try:
+            return self.customers[number]
+        except KeyError:
+            raise not_found(CUSTOMER_NOT_FOUND, f'Kan inte hitta kunden "{number}"') from None
+
+    def article(self, number: str) -> Article:
+        try:
+            return self.articles[number]
+        except KeyError:
+            raise not_found(ARTICLE_NOT_FOUND, f'Kan inte hitta artikeln "{number}"') from None
+
+    def order(self, number: str) -> Order:
+        try:
+            return self.orders[number]
+        except KeyError:
+            raise not_found(ORDER_NOT_FOUND, f'Kan inte hitta ordern "{number}"') from None
+
+    def invoice(self, number: str) -> Invoice:
+        try:
+            return self.invoices[number]
+        except KeyError:
+            raise not_found(INVOICE_NOT_FOUND, f'Kan inte hitta fakturan "{number}"') from None
+
+    def article_json(self, article: Article) -> dict[str, Any]:
+        number = article.article_number
+        return article.to_json(self.stock.in_stock(number), self.stock.reserved(number))
+
+    def move_stock(self, document: SalesDocument, movements: list[Movement]) -> None:
+        """Replace what a document has done to stock by `movements`."""
+        touched = self.stock.apply(move.reversed() for move in document.stock_moves)
+        touched |= self.stock.apply(movements)
+        document.stock_moves = movements
+        self.touch_articles(touched)
+
+    def touch_articles(self, numbers: Iterable[str]) -> None:
+        # A stock change is a change of the article as its register shows it, so the stock
+        # sync can find it with `lastmodified`.
+        now = self.now()
+        for number in numbers:
+            if number in self.articles:
+                self.articles[number].last_modified = now
+
+    def balances_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "ArticleNumber": balance.article_number,
+                "StockPointCode": balance.stock_point_code,
+                "InStock": balance.in_stock,
+                "ReservedStock": balance.reserved,
+                "AvailableStock": balance.available,
+            }
+            for number, article in self.articles.items()
+            if article.stock_goods
+            for balance in self.stock.balances(number)
+        ]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "customers": [c.to_json() for c in self.customers.values()],
+            "articles": [self.article_json(a) for a in self.articles.values()],
+            "orders": [o.to_json() for o in self.orders.values()],
+            "invoices": [i.to_json() for i in self.invoices.values()],
+            "balances": self.balances_json(),
+        }

@@ -1,0 +1,61 @@
+"""Run a ServiceSpec in-process for a test, on a free port, against the test broker and DB."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aio_pika.abc import AbstractChannel
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ordreflyt_runtime.service import Runtime, ServiceSpec, create_app, runtime_key
+from ordreflyt_runtime.settings import ServiceSettings
+
+
+def settings_for(
+    service: str,
+    amqp_url: str,
+    database_url: str,
+    config_path: Path | None = None,
+    **overrides: object,
+) -> ServiceSettings:
+    base = ServiceSettings.from_env(service, 0, env={})
+    settings = replace(
+        base,
+        amqp_url=amqp_url,
+        database_url=database_url,
+        http_host="127.0.0.1",
+        config_path=config_path or base.config_path,
+        startup_timeout=10.0,
+        shutdown_timeout=10.0,
+    )
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    spec: ServiceSpec, settings: ServiceSettings
+) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], Runtime]]:
+    app = create_app(spec, settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client, app[runtime_key]
+    finally:
+        await client.close()
+
+
+@dataclass
+class ServiceUnderTest:
+    """A service running in-process, with a tap queue that sees what it publishes."""
+
+    client: TestClient[web.Request, web.Application]
+    runtime: Runtime
+    tap: str
+    channel: AbstractChannel
+
+    async def count(self, sql: str, *args: object) -> int:
+        return int(await self.runtime.db.fetchval(sql, *args))
