@@ -15,6 +15,7 @@ Behaviour kept on purpose (see also the package README):
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -45,19 +46,10 @@ from ordreflyt_sandbox_fortnox.models import (
 )
 from ordreflyt_sandbox_fortnox.stock import Movement
 from ordreflyt_sandbox_fortnox.store import Store
-from ordreflyt_sandbox_fortnox.totals import HUNDRED, ZERO, round_money
+from ordreflyt_sandbox_fortnox.totals import HUNDRED, STANDARD_VAT, ZERO, round_money
 
 PAYMENT_DAYS = 30
 
-DOCUMENT_TEXT = (
-    "CustomerName",
-    "YourReference",
-    "YourOrderNumber",
-    "ExternalInvoiceReference1",
-    "ExternalInvoiceReference2",
-    "Remarks",
-    "WayOfDelivery",
-)
 # Known Fortnox document fields without behaviour here: stored and echoed back as sent.
 DOCUMENT_PASSTHROUGH = (
     "Address1",
@@ -139,7 +131,10 @@ def _read_row(store: Store, fields: Fields, *, on_order: bool, vat_included: boo
                 f'Artikeln "{number}" finns inte i artikelregistret ({fields.where})',
             )
     row.article_number = number
-    row.vat = fields.number("VAT") if fields.has("VAT") else (article.vat if article else row.vat)
+    vat = fields.number("VAT")
+    if vat is None:
+        vat = article.vat if article else STANDARD_VAT
+    row.vat = vat
     if row.vat not in SWEDISH_VAT_RATES:
         raise invalid_parameter(f"Ogiltig momssats ({row.vat}) i {fields.where}")
     row.description = fields.text("Description") or (article.description if article else "")
@@ -177,18 +172,22 @@ def _read_common(store: Store, fields: Fields, document: SalesDocument) -> None:
             )
         document.customer_number = customer_number
         document.customer_name = str(customer.fields.get("Name", ""))
-    texts = {key: fields.text(key) for key in DOCUMENT_TEXT}
-    document.customer_name = texts["CustomerName"] or document.customer_name
-    document.your_reference = texts["YourReference"] or document.your_reference
-    document.your_order_number = texts["YourOrderNumber"] or document.your_order_number
-    document.external_invoice_reference1 = (
-        texts["ExternalInvoiceReference1"] or document.external_invoice_reference1
+
+    def text(key: str, current: str) -> str:
+        value = fields.text(key)
+        return current if value is None else value
+
+    document.customer_name = text("CustomerName", document.customer_name)
+    document.your_reference = text("YourReference", document.your_reference)
+    document.your_order_number = text("YourOrderNumber", document.your_order_number)
+    document.external_invoice_reference1 = text(
+        "ExternalInvoiceReference1", document.external_invoice_reference1
     )
-    document.external_invoice_reference2 = (
-        texts["ExternalInvoiceReference2"] or document.external_invoice_reference2
+    document.external_invoice_reference2 = text(
+        "ExternalInvoiceReference2", document.external_invoice_reference2
     )
-    document.remarks = texts["Remarks"] if texts["Remarks"] is not None else document.remarks
-    document.way_of_delivery = texts["WayOfDelivery"] or document.way_of_delivery
+    document.remarks = text("Remarks", document.remarks)
+    document.way_of_delivery = text("WayOfDelivery", document.way_of_delivery)
     currency = fields.text("Currency")
     if currency is not None:
         if not re.fullmatch(r"[A-Za-z]{3}", currency):
@@ -253,7 +252,8 @@ def _read_invoice(store: Store, fields: Fields, invoice: Invoice) -> None:
         invoice.rows = read[0]
 
 
-def _new_number(store: Store, fields: Fields, series: str, taken: dict[str, object]) -> str:
+def _chosen_number(fields: Fields, taken: Container[str]) -> str:
+    """A DocumentNumber the client chose itself ("" when it leaves it to the series)."""
     number = fields.text("DocumentNumber") or ""
     if number and not number.isdigit():
         raise invalid_parameter(f"Ogiltigt dokumentnummer ({number!r})")
@@ -310,7 +310,7 @@ def invoice_movements(store: Store, invoice: Invoice) -> list[Movement]:
 
 def create_order(store: Store, fields: Fields) -> Order:
     now = store.now()
-    number = _new_number(store, fields, "order", dict(store.orders))
+    number = _chosen_number(fields, store.orders)
     order = Order(document_number=number, customer_number="", order_date=now.date(), last_modified=now)
     _read_order(store, fields, order)
     _require_customer(order)
@@ -436,7 +436,7 @@ def deliver_order(
 
 def create_invoice(store: Store, fields: Fields) -> Invoice:
     now = store.now()
-    number = _new_number(store, fields, "invoice", dict(store.invoices))
+    number = _chosen_number(fields, store.invoices)
     invoice = Invoice(
         document_number=number,
         customer_number="",
@@ -496,8 +496,11 @@ def cancel_invoice(store: Store, number: str) -> Invoice:
         raise bad_request(INVOICE_BOOKED, f"Faktura {number} är bokförd och kan inte makuleras")
     if invoice.cancelled:
         raise bad_request(DOCUMENT_LOCKED, f"Faktura {number} är redan makulerad")
-    if invoice.credit_invoice_reference != NO_REFERENCE and not invoice.credit:
-        raise bad_request(DOCUMENT_LOCKED, f"Faktura {number} är krediterad och kan inte makuleras")
+    if invoice.credit_invoice_reference != NO_REFERENCE:
+        # Either credited or itself a credit: the pair is settled and stays as it is.
+        raise bad_request(
+            DOCUMENT_LOCKED, f"Faktura {number} hör till en kreditering och kan inte makuleras"
+        )
     invoice.cancelled = True
     invoice.last_modified = store.now()
     store.move_stock(invoice, invoice_movements(store, invoice))

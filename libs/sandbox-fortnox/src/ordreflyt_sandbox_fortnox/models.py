@@ -20,7 +20,6 @@ from ordreflyt_sandbox_fortnox.totals import (
     ZERO,
     DocumentTotals,
     document_totals,
-    round_money,
     row_total,
 )
 
@@ -191,7 +190,7 @@ class SalesDocument:
             "CustomerName": self.customer_name,
             "Currency": self.currency,
             "VATIncluded": self.vat_included,
-            "Freight": round_money(self.freight),
+            "Freight": self.freight,
             "YourReference": self.your_reference,
             "YourOrderNumber": self.your_order_number,
             "ExternalInvoiceReference1": self.external_invoice_reference1,
