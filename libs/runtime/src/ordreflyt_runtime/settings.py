@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@localhost:5432/ordreflyt"
-DEFAULT_CONFIG_PATH = "config/ordreflyt.toml"
+DEFAULT_CONFIG_PATH = "deploy/config/ordreflyt.toml"
 
 
 class SettingsError(Exception):

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 
 @dataclass
 class TokenTraffic:
@@ -86,3 +88,6 @@ class RateLimiter:
             "rate_limit": self.limit,
             "rate_window_seconds": self.window_seconds,
         }
+
+
+limiter_key = web.AppKey("fortnox_rate_limiter", RateLimiter)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from ordreflyt_sandbox_fortnox.clock import Clock, swedish_now
 from ordreflyt_sandbox_fortnox.errors import (
     ARTICLE_NOT_FOUND,
@@ -142,3 +144,6 @@ class Store:
             "invoices": [i.to_json() for i in self.invoices.values()],
             "balances": self.balances_json(),
         }
+
+
+store_key = web.AppKey("fortnox_store", Store)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,15 +65,18 @@ class Site:
     def api_base(self) -> str:
         return f"{self.shop_url}wp-json/wc/v3"
 
-    def dates(self, name: str, value: datetime | None) -> dict[str, str | None]:
+    def local(self, value: datetime | None) -> str | None:
         if value is None:
-            return {name: None, f"{name}_gmt": None}
-        local = value.astimezone(self.timezone).replace(tzinfo=None)
-        gmt = value.replace(tzinfo=None)
-        return {
-            name: local.isoformat(timespec="seconds"),
-            f"{name}_gmt": gmt.isoformat(timespec="seconds"),
-        }
+            return None
+        return value.astimezone(self.timezone).replace(tzinfo=None).isoformat(timespec="seconds")
+
+    def gmt(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+    def dates(self, name: str, value: datetime | None) -> dict[str, str | None]:
+        return {name: self.local(value), f"{name}_gmt": self.gmt(value)}
 
     def links(self, collection: str, item_id: int) -> dict[str, Any]:
         return {
@@ -192,8 +195,8 @@ def order_json(order: Order, refunds: list[Refund], site: Site) -> dict[str, Any
         "currency": order.currency,
         "version": WC_VERSION,
         "prices_include_tax": order.prices_include_tax,
-        "date_created": site.dates("date_created", order.date_created)["date_created"],
-        "date_modified": site.dates("date_modified", order.date_modified)["date_modified"],
+        "date_created": site.local(order.date_created),
+        "date_modified": site.local(order.date_modified),
         "discount_total": fmt_money(t.discount_total),
         "discount_tax": fmt_money(t.discount_tax),
         "shipping_total": fmt_money(t.shipping_total),
@@ -212,8 +215,8 @@ def order_json(order: Order, refunds: list[Refund], site: Site) -> dict[str, Any
         "customer_user_agent": order.customer_user_agent,
         "created_via": order.created_via,
         "customer_note": order.customer_note,
-        "date_completed": site.dates("d", order.date_completed)["d"],
-        "date_paid": site.dates("d", order.date_paid)["d"],
+        "date_completed": site.local(order.date_completed),
+        "date_paid": site.local(order.date_paid),
         "cart_hash": order.cart_hash,
         "number": str(order.id),
         "meta_data": meta_json(order.meta_data),
@@ -232,10 +235,10 @@ def order_json(order: Order, refunds: list[Refund], site: Site) -> dict[str, Any
         "is_editable": order.status in ("pending", "on-hold", "auto-draft", "checkout-draft"),
         "needs_payment": needs_payment,
         "needs_processing": True,
-        "date_created_gmt": site.dates("d", order.date_created)["d_gmt"],
-        "date_modified_gmt": site.dates("d", order.date_modified)["d_gmt"],
-        "date_completed_gmt": site.dates("d", order.date_completed)["d_gmt"],
-        "date_paid_gmt": site.dates("d", order.date_paid)["d_gmt"],
+        "date_created_gmt": site.gmt(order.date_created),
+        "date_modified_gmt": site.gmt(order.date_modified),
+        "date_completed_gmt": site.gmt(order.date_completed),
+        "date_paid_gmt": site.gmt(order.date_paid),
         "currency_symbol": CURRENCY_SYMBOLS.get(order.currency, order.currency),
         "_links": site.links("orders", order.id),
     }

@@ -9,7 +9,9 @@ message that says so; they are never skipped.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -36,6 +38,7 @@ class Infra:
     amqp_url: str
     database_url: str
     rabbitmqctl: Callable[..., None]
+    shell: Callable[[str], None]  # runs a shell command where the broker runs
 
     def stop_broker(self) -> None:
         self.rabbitmqctl("stop_app")
@@ -43,6 +46,12 @@ class Infra:
     def start_broker(self) -> None:
         self.rabbitmqctl("start_app")
         self.rabbitmqctl("await_startup")
+
+    def import_definitions(self, document: dict[str, Any]) -> None:
+        """Load a definitions document into the broker, as an operator would."""
+        encoded = base64.b64encode(json.dumps(document).encode()).decode()
+        self.shell(f"echo {encoded} | base64 -d > /tmp/ordreflyt-defs.json")
+        self.rabbitmqctl("import_definitions", "/tmp/ordreflyt-defs.json")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -75,6 +84,16 @@ def _local_rabbitmqctl(*args: str) -> None:
             "rabbitmqctl is not on PATH: this test needs to stop and start the broker"
         )
     subprocess.run([exe, *args], check=True, capture_output=True, timeout=120)
+
+
+def _local_shell(command: str) -> None:
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True, timeout=60)
+
+
+def ctl_shell(container: Any, command: str) -> None:
+    result: Any = container.exec(["sh", "-c", command])
+    if result.exit_code != 0:
+        raise RuntimeError(f"{command!r} failed in the broker container: {result.output!r}")
 
 
 def _with_vhost(url: str, vhost: str) -> str:
@@ -116,6 +135,7 @@ def local_infra() -> Iterator[Infra]:
             amqp_url=amqp_url,
             database_url=_with_database(database, f"ordreflyt_test_{suffix}"),
             rabbitmqctl=_local_rabbitmqctl,
+            shell=_local_shell,
         )
     finally:
         if has_ctl:
@@ -144,6 +164,7 @@ def container_infra() -> Iterator[Infra]:
             amqp_url=f"amqp://guest:guest@{host}:{port}/",
             database_url=_with_database(pg_url, "ordreflyt_test"),
             rabbitmqctl=ctl,
+            shell=lambda command: ctl_shell(rabbit, command),
         )
 
 
