@@ -81,7 +81,9 @@ async def create_article(request: web.Request) -> web.Response:
 @routes.get("/3/articles/{ArticleNumber}")
 async def get_article(request: web.Request) -> web.Response:
     store = _store(request)
-    return respond({"Article": store.article_json(store.article(request.match_info["ArticleNumber"]))})
+    return respond(
+        {"Article": store.article_json(store.article(request.match_info["ArticleNumber"]))}
+    )
 
 
 @routes.put("/3/articles/{ArticleNumber}")

@@ -72,7 +72,9 @@ class Tokens:
                 raise ValueError("not basic")
             client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise OAuthError(401, "invalid_client", "Basic auth with client id/secret needed") from None
+            raise OAuthError(
+                401, "invalid_client", "Basic auth with client id/secret needed"
+            ) from None
         if not (
             secrets.compare_digest(client_id, self.client_id)
             and secrets.compare_digest(secret, self.client_secret)

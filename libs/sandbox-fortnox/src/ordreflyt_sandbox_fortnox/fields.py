@@ -42,13 +42,19 @@ class Fields:
         self._seen.add(key)
         return self._data.get(key)
 
-    def text(self, key: str) -> str | None:
+    def text(self, key: str, max_length: int | None = None) -> str | None:
         value = self._take(key)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
             raise invalid_parameter(f"Ogiltigt värde för {key} i {self.where}: {value!r}")
-        return str(value).strip()
+        # Kept exactly as sent: clients compare references exactly, so no trimming here.
+        text = str(value)
+        if max_length is not None and len(text) > max_length:
+            raise invalid_parameter(
+                f"{key} i {self.where} får vara högst {max_length} tecken ({len(text)} angivna)"
+            )
+        return text
 
     def number(self, key: str) -> Decimal | None:
         value = self._take(key)
@@ -88,7 +94,9 @@ class Fields:
         for option in options:
             if value.lower() == option.lower():
                 return option
-        raise invalid_parameter(f"Ogiltigt värde för {key}: {value!r}; tillåtna: {', '.join(options)}")
+        raise invalid_parameter(
+            f"Ogiltigt värde för {key}: {value!r}; tillåtna: {', '.join(options)}"
+        )
 
     def day(self, key: str) -> date | None:
         value = self.text(key)

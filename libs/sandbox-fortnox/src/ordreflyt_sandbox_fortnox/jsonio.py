@@ -35,6 +35,9 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(format(value, "f"))
     elif isinstance(value, int):
         out.append(str(value))
+    elif isinstance(value, float):
+        # Only settings such as the rate window are floats; money is always Decimal.
+        out.append(json.dumps(value, allow_nan=False))
     elif isinstance(value, dict):
         out.append("{")
         for i, (key, item) in enumerate(value.items()):

@@ -215,11 +215,6 @@ class Order(SalesDocument):
     invoice_reference: str = NO_REFERENCE
     shipments: list[Shipment] = field(default_factory=list)
 
-    @property
-    def locked(self) -> bool:
-        """Cancelled and invoiced orders can no longer be changed."""
-        return self.cancelled or self.invoice_reference != NO_REFERENCE
-
     def to_json(self) -> dict[str, Any]:
         return {
             **self._common_json(),

@@ -65,6 +65,7 @@ ARTICLE_PASSTHROUGH = (
     "Expired",
     "WebshopArticle",
 )
+ARTICLE_NUMBER_MAX = 50
 ARTICLE_READ_ONLY = ("@url", "ReservedQuantity", "DisposableQuantity", "LastModified")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -168,7 +169,7 @@ def _save_article(store: Store, article: Article, quantity: Decimal | None) -> A
 
 
 def create_article(store: Store, fields: Fields) -> Article:
-    number = fields.text("ArticleNumber") or ""
+    number = fields.text("ArticleNumber", ARTICLE_NUMBER_MAX) or ""
     if number in store.articles:
         raise invalid_parameter(f"Artikelnummer {number} används redan")
     article = Article(article_number=number, description="", last_modified=store.now())

@@ -62,7 +62,9 @@ def seed_catalogue(count: int, stock_points: Sequence[str], now: datetime) -> li
         if index < len(entries):
             family, variant = entries[index]
             number = f"{family.prefix}-{variant}" if variant else family.prefix
-            description = f"{family.description} {variant}".strip() if variant else family.description
+            description = (
+                f"{family.description} {variant}".strip() if variant else family.description
+            )
             vat = Decimal(family.vat)
             # SalesPrice is without VAT in Fortnox; the shop's round prices include it.
             price = round_money(Decimal(family.price_incl_vat) * HUNDRED / (HUNDRED + vat))
@@ -82,7 +84,9 @@ def seed_catalogue(count: int, stock_points: Sequence[str], now: datetime) -> li
         )
         # Most stock sits in the main store; now and then a point is empty, to exercise sellouts.
         balances = {
-            point: Decimal(0) if rng.random() < 0.1 else Decimal(rng.randint(1, 60 if i == 0 else 12))
+            point: Decimal(0)
+            if rng.random() < 0.1
+            else Decimal(rng.randint(1, 60 if i == 0 else 12))
             for i, point in enumerate(stock_points)
         }
         seeded.append(SeededArticle(article, balances))

@@ -25,9 +25,13 @@ class FortnoxSettings:
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
         if self.rate_limit is not None and self.rate_limit < 1:
-            raise ValueError(f"rate_limit must be a positive integer or None, got {self.rate_limit}")
+            raise ValueError(
+                f"rate_limit must be a positive integer or None, got {self.rate_limit}"
+            )
         if self.rate_window_seconds <= 0:
-            raise ValueError(f"rate_window_seconds must be positive, got {self.rate_window_seconds}")
+            raise ValueError(
+                f"rate_window_seconds must be positive, got {self.rate_window_seconds}"
+            )
         if self.token_lifetime_seconds < 1:
             raise ValueError(
                 f"token_lifetime_seconds must be positive, got {self.token_lifetime_seconds}"

@@ -23,9 +23,6 @@ class Movement:
     in_stock: Decimal
     reserved: Decimal
 
-    def reversed(self) -> Movement:
-        return Movement(self.article_number, self.stock_point_code, -self.in_stock, -self.reserved)
-
 
 @dataclass(frozen=True)
 class Balance:
@@ -54,14 +51,23 @@ class StockLedger:
     def set_in_stock(self, article_number: str, stock_point_code: str, quantity: Decimal) -> None:
         self._in_stock[article_number, stock_point_code] = quantity
 
-    def apply(self, movements: Iterable[Movement]) -> set[str]:
-        """Apply movements; answers the article numbers whose stock changed."""
-        touched: set[str] = set()
-        for move in movements:
+    def replace(self, done: Iterable[Movement], wanted: Iterable[Movement]) -> set[str]:
+        """Take back the movements `done` and make the `wanted` ones instead.
+
+        Answers the article numbers whose stock really changed, so re-saving a document that
+        moves the same stock leaves its articles untouched.
+        """
+        net: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        for move, sign in [*((m, -1) for m in done), *((m, 1) for m in wanted)]:
             key = (move.article_number, move.stock_point_code)
-            self._in_stock[key] = self._in_stock.get(key, ZERO) + move.in_stock
-            self._reserved[key] = self._reserved.get(key, ZERO) + move.reserved
-            touched.add(move.article_number)
+            in_stock, reserved = net.get(key, (ZERO, ZERO))
+            net[key] = (in_stock + sign * move.in_stock, reserved + sign * move.reserved)
+        touched: set[str] = set()
+        for key, (in_stock, reserved) in net.items():
+            if in_stock or reserved:
+                self._in_stock[key] = self._in_stock.get(key, ZERO) + in_stock
+                self._reserved[key] = self._reserved.get(key, ZERO) + reserved
+                touched.add(key[0])
         return touched
 
     def balance(self, article_number: str, stock_point_code: str) -> Balance:

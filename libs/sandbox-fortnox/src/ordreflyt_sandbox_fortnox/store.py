@@ -109,8 +109,7 @@ class Store:
 
     def move_stock(self, document: SalesDocument, movements: list[Movement]) -> None:
         """Replace what a document has done to stock by `movements`."""
-        touched = self.stock.apply(move.reversed() for move in document.stock_moves)
-        touched |= self.stock.apply(movements)
+        touched = self.stock.replace(document.stock_moves, movements)
         document.stock_moves = movements
         self.touch_articles(touched)
 

@@ -58,7 +58,9 @@ def document_totals(
         by_rate[freight_vat_rate(by_rate)] += freight
     amounts = sum(by_rate.values(), ZERO)
     if vat_included:
-        vat = sum((round_money(base * rate / (HUNDRED + rate)) for rate, base in by_rate.items()), ZERO)
+        vat = sum(
+            (round_money(base * rate / (HUNDRED + rate)) for rate, base in by_rate.items()), ZERO
+        )
         return DocumentTotals(net=round_money(amounts - vat), vat=vat, total=round_money(amounts))
     vat = sum((round_money(base * rate / HUNDRED) for rate, base in by_rate.items()), ZERO)
     return DocumentTotals(net=round_money(amounts), vat=vat, total=round_money(amounts + vat))

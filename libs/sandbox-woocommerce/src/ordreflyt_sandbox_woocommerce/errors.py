@@ -16,7 +16,11 @@ class WooError(Exception):
         self.data = data
 
     def body(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "data": {"status": self.status, **self.data}}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "data": {"status": self.status, **self.data},
+        }
 
 
 def invalid_param(name: str, reason: str) -> WooError:

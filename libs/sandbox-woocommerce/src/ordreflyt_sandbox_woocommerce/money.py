@@ -18,7 +18,9 @@ CENT = Decimal("0.01")
 TAX_PRECISION = Decimal("0.000001")
 
 
-def php_round(value: Decimal, exponent: Decimal = Decimal(1), *, half_down: bool = False) -> Decimal:
+def php_round(
+    value: Decimal, exponent: Decimal = Decimal(1), *, half_down: bool = False
+) -> Decimal:
     """PHP `round()` to the step given by `exponent` (1 = whole cents when working in cents)."""
     return value.quantize(exponent, rounding=ROUND_HALF_DOWN if half_down else ROUND_HALF_UP)
 
@@ -36,13 +38,13 @@ def from_cents(cents: Decimal) -> Decimal:
 
 
 def parse_money(raw: object, field: str) -> Decimal:
-    """A money value from a request: a decimal string or an integer (never a float)."""
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError(f"{field} must be a decimal string such as \"10.00\"")
+    """A money value from a request: a decimal string, an integer or a parsed JSON Decimal."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
+        raise ValueError(f'{field} must be a decimal string such as "10.00"')
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation as exc:
-        raise ValueError(f"{field} must be a decimal string such as \"10.00\"") from exc
+        raise ValueError(f'{field} must be a decimal string such as "10.00"') from exc
     if not value.is_finite():
         raise ValueError(f"{field} must be a finite number")
     return value

@@ -301,7 +301,8 @@ def compute(
     shipping_taxes: dict[int, Decimal] = {}
     for ship in shipping or []:
         cents = to_cents(ship.cost)
-        taxes = calc_tax(cents, ship_rates, inclusive=False)
+        # Free shipping and pickup rates carry no taxes at all, not zero taxes.
+        taxes = calc_tax(cents, ship_rates, inclusive=False) if cents else {}
         for rate_id, tax in taxes.items():
             shipping_taxes[rate_id] = shipping_taxes.get(rate_id, ZERO) + round_tax(tax)
         shipping_results.append(_charge(cents, taxes, round_tax))
@@ -341,9 +342,7 @@ def compute(
     )
 
 
-def _charge(
-    cents: Decimal, taxes: dict[int, Decimal], round_tax: _RoundTax
-) -> ChargeResult:
+def _charge(cents: Decimal, taxes: dict[int, Decimal], round_tax: _RoundTax) -> ChargeResult:
     return ChargeResult(
         total=from_cents(php_round(cents)),
         total_tax=from_cents(_sum(round_tax(t) for t in taxes.values())),
@@ -382,7 +381,5 @@ def _coupon_results(
             for i, amount in discounts.by_coupon[code].items()
         )
         net = gross - tax if incl else gross
-        results.append(
-            CouponResult(code, from_cents(php_round(net)), from_cents(round_tax(tax)))
-        )
+        results.append(CouponResult(code, from_cents(php_round(net)), from_cents(round_tax(tax))))
     return tuple(results)

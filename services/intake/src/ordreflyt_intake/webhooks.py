@@ -79,7 +79,7 @@ def _reject(
         reason,
         extra={"shop_id": shop_id, "shop_order_id": order_id, "http_status": status},
     )
-    return web.json_response({"error": reason, "status": status}, status=status)
+    return _json_response({"error": reason, "status": status}, status=status)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -96,13 +96,21 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+_json = msgspec.json.Encoder()
+
+
+def _json_response(body: dict[str, Any], status: int = 200) -> web.Response:
+    # msgspec instead of web.json_response's json.dumps: this is the hot path.
+    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
+
+
 def _headers_json(request: web.Request) -> str:
     kept = {
         k: v
         for k, v in request.headers.items()
         if k.lower().startswith("x-wc-") or k.lower() in _KEPT_HEADERS
     }
-    return json.dumps(kept)
+    return _json.encode(kept).decode()
 
 
 def _order_id_hint(body: bytes) -> int | None:
@@ -209,7 +217,7 @@ async def _accept_ping(
     log.info(
         "webhook ping answered", extra={"shop_id": shop.shop_id, "delivery_id": str(delivery.id)}
     )
-    return web.json_response({"delivery_id": str(delivery.id), "outcome": PING})
+    return _json_response({"delivery_id": str(delivery.id), "outcome": PING})
 
 
 async def _accept_deleted(
@@ -280,8 +288,7 @@ def _accepted(
             outcome,
             extra={"delivery_id": str(delivery.id), "topic": topic, "status": status},
         )
-    body: dict[str, Any] = {"delivery_id": str(delivery.id), "outcome": outcome}
-    return web.json_response(body)
+    return _json_response({"delivery_id": str(delivery.id), "outcome": outcome})
 
 
 __all__ = ["DUPLICATE", "config_key", "metrics_key", "signature_ok", "woocommerce_webhook"]

@@ -1,0 +1,120 @@
+"""Customers and articles: numbering, substring searches, checks, and the seeded catalogue."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Fortnox
+
+
+async def test_customers_get_string_numbers_and_keep_their_fields(fortnox: Fortnox) -> None:
+    customer = await fortnox.add_customer(
+        Type="PRIVATE", ZipCode="0150", City="Oslo", CountryCode="NO", DeliveryName="Ola"
+    )
+    assert customer["CustomerNumber"] == "1"
+    assert customer["Type"] == "PRIVATE"
+    assert customer["VATType"] == "SEVAT"
+    assert customer["DeliveryName"] == "Ola"
+    _, body = await fortnox.get("/3/customers/1")
+    assert body["Customer"] == customer
+
+
+async def test_a_customer_number_in_use_is_refused(fortnox: Fortnox) -> None:
+    await fortnox.add_customer(CustomerNumber="K-7")
+    status, body = await fortnox.post(
+        "/3/customers", {"Customer": {"CustomerNumber": "K-7", "Name": "X"}}
+    )
+    assert (status, body["ErrorInformation"]["code"]) == (400, 2000637)
+
+
+async def test_customer_checks(fortnox: Fortnox) -> None:
+    for bad in (
+        {"Name": ""},
+        {"Email": "not-an-address"},
+        {"Type": "PERSON"},
+        {"VATType": "NOVAT"},
+    ):
+        status, body = await fortnox.post("/3/customers", {"Customer": {"Name": "X", **bad}})
+        assert status == 400, bad
+        assert body["ErrorInformation"]["code"] == 2000588
+
+
+async def test_customer_search_is_a_case_insensitive_substring_match(fortnox: Fortnox) -> None:
+    await fortnox.add_customer(Email="anna@example.se", Name="Anna Berg")
+    await fortnox.add_customer(Email="hanna@example.se", Name="Hanna Lind")
+    _, body = await fortnox.get("/3/customers", email="ANNA@")
+    assert sorted(c["Email"] for c in body["Customers"]) == ["anna@example.se", "hanna@example.se"]
+    _, body = await fortnox.get("/3/customers", name="lind")
+    assert [c["Name"] for c in body["Customers"]] == ["Hanna Lind"]
+
+
+async def test_updating_a_customer(fortnox: Fortnox) -> None:
+    number = (await fortnox.add_customer())["CustomerNumber"]
+    _, body = await fortnox.put(f"/3/customers/{number}", {"Customer": {"City": "Bergen"}})
+    assert body["Customer"]["City"] == "Bergen"
+    assert body["Customer"]["Name"] == "Kari Nordmann"
+    assert (await fortnox.put("/3/customers/404", {"Customer": {"City": "Bergen"}}))[0] == 404
+
+
+async def test_the_seeded_catalogue_looks_like_a_nordic_shop(fortnox: Fortnox) -> None:
+    _, body = await fortnox.get("/3/articles", limit="500")
+    articles = body["Articles"]
+    assert len(articles) == 40
+    numbers = {a["ArticleNumber"] for a in articles}
+    assert "ULL-SOKK-42" in numbers
+    assert all(re.fullmatch(r"[A-Z0-9-]+", n) for n in numbers)
+    assert {a["VAT"] for a in articles} == {25, 12, 6}
+    socks = next(a for a in articles if a["ArticleNumber"] == "ULL-SOKK-42")
+    assert socks["DisposableQuantity"] == socks["QuantityInStock"] - socks["ReservedQuantity"]
+
+
+async def test_article_search_and_create(fortnox: Fortnox) -> None:
+    _, body = await fortnox.get("/3/articles", articlenumber="sokk-4")
+    assert {a["ArticleNumber"] for a in body["Articles"]} == {
+        "ULL-SOKK-40",
+        "ULL-SOKK-42",
+        "ULL-SOKK-44",
+        "ULL-SOKK-46",
+        "TURSOKK-42-44",
+        "TURSOKK-45-47",
+    }
+    status, body = await fortnox.post(
+        "/3/articles",
+        {"Article": {"ArticleNumber": "FRAKT", "Description": "Frakt", "SalesPrice": "39.20"}},
+    )
+    assert status == 201
+    assert body["Article"]["StockGoods"] is False
+    assert (
+        await fortnox.post(
+            "/3/articles", {"Article": {"ArticleNumber": "FRAKT", "Description": "x"}}
+        )
+    )[0] == 400
+    assert (await fortnox.post("/3/articles", {"Article": {"Description": "x", "VAT": 15}}))[
+        0
+    ] == 400
+
+
+async def test_article_stock_is_read_only_with_the_warehouse_module(fortnox: Fortnox) -> None:
+    _, before = await fortnox.get("/3/articles/VOTT-L")
+    _, after = await fortnox.put(
+        "/3/articles/VOTT-L", {"Article": {"QuantityInStock": 999, "Unit": "par"}}
+    )
+    assert after["Article"]["Unit"] == "par"
+    assert after["Article"]["QuantityInStock"] == before["Article"]["QuantityInStock"]
+
+
+async def test_reset_restores_the_started_state(fortnox: Fortnox) -> None:
+    await fortnox.add_customer()
+    await fortnox.put("/3/articles/VOTT-L", {"Article": {"Description": "Endret"}})
+    assert (await fortnox.post("/_sandbox/reset"))[0] == 200
+    _, state = await fortnox.get("/_sandbox/state")
+    assert state["customers"] == []
+    assert len(state["articles"]) == 40
+    assert (
+        next(a for a in state["articles"] if a["ArticleNumber"] == "VOTT-L")["Description"]
+        == "Ullvott str L"
+    )
+    # Tokens survive a reset.
+    assert (await fortnox.get("/3/customers"))[0] == 200

@@ -1,0 +1,137 @@
+"""`ordreflyt-sandbox-woocommerce`: run the sandbox shop (default port 8100).
+
+Every setting has a flag and most an environment variable (the flag wins); a malformed value
+stops the program with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from aiohttp import web
+
+from ordreflyt_sandbox_kit import run_emulator
+from ordreflyt_sandbox_woocommerce.app import WebhookSpec, WooSettings, make_app
+from ordreflyt_sandbox_woocommerce.webhooks import DEFAULT_TOPICS, VALID_TOPICS
+
+T = TypeVar("T")
+NAME = "ordreflyt-sandbox-woocommerce"
+
+
+def _fail(setting: str, raw: str, expected: str) -> None:
+    sys.exit(f"{NAME}: {setting} must be {expected}, got {raw!r}")
+
+
+def _setting(
+    args: argparse.Namespace, flag: str, env: str | None, default: T,
+    parse: Callable[[str], T], expected: str,
+) -> T:  # fmt: skip
+    raw = getattr(args, flag.replace("-", "_"))
+    name = f"--{flag}"
+    if raw is None and env is not None and os.environ.get(env) is not None:
+        raw, name = os.environ[env], env
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        _fail(name, raw, expected)
+        raise  # unreachable: _fail exits
+
+
+def _rate(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")) or raw[-3:] == "://":
+        raise ValueError(raw)
+    return raw
+
+
+def _topics(raw: str) -> tuple[str, ...]:
+    topics = tuple(t.strip() for t in raw.split(",") if t.strip())
+    if not topics or any(t not in VALID_TOPICS for t in topics):
+        raise ValueError(raw)
+    return topics
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--consumer-key", help="default: WOO_CONSUMER_KEY or ck_sandbox")
+    parser.add_argument("--consumer-secret", help="default: WOO_CONSUMER_SECRET or cs_sandbox")
+    parser.add_argument("--shop-url", help="default: WOO_SHOP_URL or http://127.0.0.1:8100/")
+    parser.add_argument("--orders-per-second", help="default: WOO_ORDERS_PER_SECOND or 0 (off)")
+    parser.add_argument("--products", help="catalogue size, default 40")
+    parser.add_argument("--webhook-url", help="register a webhook at start (WOO_WEBHOOK_URL)")
+    parser.add_argument("--webhook-secret", help="its secret (WOO_WEBHOOK_SECRET)")
+    parser.add_argument("--webhook-topics", help=f"default: {','.join(DEFAULT_TOPICS)}")
+    parser.add_argument("--seed", help="seed for catalogue and sample orders")
+    parser.add_argument("--prices-include-tax", help="true/false, default false")
+
+
+def settings_from(args: argparse.Namespace) -> WooSettings:
+    defaults = WooSettings()
+    webhooks = []
+    url = _setting(args, "webhook-url", "WOO_WEBHOOK_URL", None, _url, "an http(s) URL")
+    if url is not None:
+        secret = _setting(args, "webhook-secret", "WOO_WEBHOOK_SECRET", "", str, "a string")
+        if not secret:
+            sys.exit(f"{NAME}: --webhook-secret (or WOO_WEBHOOK_SECRET) is required with a webhook")
+        topics = _setting(
+            args, "webhook-topics", None, DEFAULT_TOPICS, _topics,
+            "a comma-separated list of WooCommerce topics such as order.created",
+        )  # fmt: skip
+        webhooks.append(WebhookSpec(url, secret, topics))
+    key = _setting(args, "consumer-key", "WOO_CONSUMER_KEY", defaults.consumer_key, str, "")
+    secret = _setting(
+        args, "consumer-secret", "WOO_CONSUMER_SECRET", defaults.consumer_secret, str, ""
+    )
+    return WooSettings(
+        consumer_key=key,
+        consumer_secret=secret,
+        shop_url=_setting(args, "shop-url", "WOO_SHOP_URL", defaults.shop_url, _url,
+                          "an http(s) URL"),
+        orders_per_second=_setting(
+            args, "orders-per-second", "WOO_ORDERS_PER_SECOND", 0.0, _rate, "a number >= 0"
+        ),
+        products=_setting(args, "products", None, defaults.products, _count, "an integer >= 0"),
+        webhooks=webhooks,
+        seed=_setting(args, "seed", None, None, int, "an integer"),
+        prices_include_tax=_setting(
+            args, "prices-include-tax", None, False, _bool, "true or false"
+        ),
+    )  # fmt: skip
+
+
+def _make(args: argparse.Namespace) -> web.Application:
+    return make_app(settings_from(args))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_emulator(NAME, 8100, _make, add_arguments, argv)
+
+
+if __name__ == "__main__":
+    main()

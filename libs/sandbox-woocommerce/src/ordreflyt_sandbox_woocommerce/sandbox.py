@@ -1,0 +1,175 @@
+"""Control routes under `/_sandbox` (no auth) for tests and demos.
+
+- `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log.
+- `POST /_sandbox/reset`: back to the start (catalogue re-seeded, start-up webhooks only).
+- `POST /_sandbox/orders`: place one sample order now, in its two checkout steps, each firing
+  its webhooks; the JSON body may pin `status`, `currency`, `country`, `email`,
+  `lines` [{sku, quantity}], `coupon` (code or null), `fee` ({name, total, tax_class}, true or
+  null), `shipping` ("flat_rate" | "free_shipping" | "local_pickup" or {method_id,
+  method_title, total}), `prices_include_tax`, `payment_method`. Answers the order JSON.
+- `POST /_sandbox/generator` `{"orders_per_second": R}`: change the generator rate.
+- `POST /_sandbox/orders/{id}/restore`: the admin's "Restore" of a trashed order.
+- `GET /_sandbox/deliveries`, `POST /_sandbox/deliveries/wait`: the delivery log, and waiting
+  until every queued delivery has been attempted.
+- `GET|POST|DELETE /_sandbox/faults`: fault injection (see ordreflyt_sandbox_kit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from ordreflyt_sandbox_woocommerce import catalogue, orders
+from ordreflyt_sandbox_woocommerce.errors import WooError
+from ordreflyt_sandbox_woocommerce.models import DeliveryRecord, Webhook
+from ordreflyt_sandbox_woocommerce.render import (
+    note_json,
+    order_json,
+    product_json,
+    refund_json,
+    webhook_json,
+)
+from ordreflyt_sandbox_woocommerce.rest import (
+    dispatcher_key,
+    flush,
+    generator_key,
+    json_body,
+    path_id,
+    samples_key,
+    settings_key,
+    site_key,
+    store_key,
+)
+from ordreflyt_sandbox_woocommerce.settings import WooSettings
+from ordreflyt_sandbox_woocommerce.store import Store
+
+
+def seed_shop(store: Store, settings: WooSettings, rng: random.Random) -> None:
+    """The shop as it is at start: a seeded catalogue and the configured webhooks."""
+    store.clear()
+    catalogue.seed(store, settings.products, rng)
+    now = store.now()
+    for spec in settings.webhooks:
+        for topic in spec.topics:
+            webhook_id = store.next_webhook_id()
+            store.webhooks[webhook_id] = Webhook(
+                id=webhook_id,
+                name=f"Ordreflyt {topic}",
+                status="active",
+                topic=topic,
+                delivery_url=spec.delivery_url,
+                secret=spec.secret,
+                date_created=now,
+                date_modified=now,
+            )
+
+
+def _delivery_json(record: DeliveryRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["at"] = record.at.isoformat(timespec="seconds")
+    return data
+
+
+async def state(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    site = request.app[site_key]
+    dispatcher = request.app[dispatcher_key]
+    generator = request.app[generator_key]
+    ordered = sorted(store.orders.values(), key=lambda o: o.id)
+    catalogue_items = sorted(store.products.values(), key=lambda p: p.id)
+    return web.json_response(
+        {
+            "orders": [order_json(o, store.refunds_of(o), site) for o in ordered],
+            "products": [product_json(p, store.variations_of(p), site) for p in catalogue_items],
+            "webhooks": [webhook_json(w, site) for w in store.webhooks.values()],
+            "notes": {
+                str(order_id): [note_json(n, site) for n in notes]
+                for order_id, notes in store.notes.items()
+            },
+            "refunds": [refund_json(r, site) for r in store.refunds.values()],
+            "deliveries": [_delivery_json(d) for d in store.deliveries],
+            "counts": {
+                "orders": len(store.orders),
+                "products": sum(p.type != "variation" for p in store.products.values()),
+                "variations": sum(p.type == "variation" for p in store.products.values()),
+                "webhooks": len(store.webhooks),
+                "refunds": len(store.refunds),
+                "notes": sum(len(n) for n in store.notes.values()),
+                "deliveries": len(store.deliveries),
+                "deliveries_pending": dispatcher.pending,
+            },
+            "generator": {"orders_per_second": generator.rate, "placed": generator.placed},
+        }
+    )
+
+
+async def reset(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[settings_key]
+    app[dispatcher_key].clear()
+    rng = random.Random(settings.seed)
+    seed_shop(app[store_key], settings, rng)
+    app[samples_key].rng = rng
+    app[generator_key].set_rate(settings.orders_per_second)
+    return web.json_response({"reset": True})
+
+
+async def place_order(request: web.Request) -> web.Response:
+    app = request.app
+    pins = await json_body(request)
+    placed = app[samples_key].place(pins)
+    flush(app)  # the checkout request ends here
+    if placed.finish is not None:
+        placed.finish()  # then the payment callback, a request of its own
+        flush(app)
+    store = app[store_key]
+    order = placed.order
+    return web.json_response(order_json(order, store.refunds_of(order), app[site_key]), status=201)
+
+
+async def set_generator(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    rate = body.get("orders_per_second")
+    # A rate, not money: a float is fine here.
+    if isinstance(rate, bool) or not isinstance(rate, int | Decimal) or rate < 0:
+        raise WooError(400, "sandbox_invalid_rate", "orders_per_second must be a number >= 0")
+    value = float(rate)
+    request.app[generator_key].set_rate(value)
+    return web.json_response({"orders_per_second": value})
+
+
+async def restore_order(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    order = store.order(path_id(request))
+    orders.restore(store, order)
+    flush(request.app)
+    return web.json_response(order_json(order, store.refunds_of(order), request.app[site_key]))
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    return web.json_response({"deliveries": [_delivery_json(d) for d in store.deliveries]})
+
+
+async def wait_for_deliveries(request: web.Request) -> web.Response:
+    dispatcher = request.app[dispatcher_key]
+    try:
+        await asyncio.wait_for(dispatcher.drain(), timeout=60)
+    except TimeoutError as exc:
+        raise WooError(504, "sandbox_timeout", "Deliveries still pending after 60 s") from exc
+    return web.json_response({"pending": dispatcher.pending})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_sandbox/state", state)
+    app.router.add_post("/_sandbox/reset", reset)
+    app.router.add_post("/_sandbox/orders", place_order)
+    app.router.add_post(r"/_sandbox/orders/{id:\d+}/restore", restore_order)
+    app.router.add_post("/_sandbox/generator", set_generator)
+    app.router.add_get("/_sandbox/deliveries", deliveries)
+    app.router.add_post("/_sandbox/deliveries/wait", wait_for_deliveries)
