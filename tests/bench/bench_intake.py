@@ -42,11 +42,15 @@ async def raw_ceiling(amqp_url: str, seconds: float, concurrency: int) -> float:
     name = f"bench-raw-{uuid.uuid4().hex[:6]}"
     queue = await sub.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
     consumed = 0
+    publishing_done = False
+    all_consumed = asyncio.Event()
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         nonlocal consumed
         await message.ack()
         consumed += 1
+        if publishing_done and consumed >= published:
+            all_consumed.set()
 
     tag = await queue.consume(on_message)
     body = woo_body(woo_order(1))
@@ -64,8 +68,9 @@ async def raw_ceiling(amqp_url: str, seconds: float, concurrency: int) -> float:
 
     start = time.perf_counter()
     await asyncio.gather(*(publisher() for _ in range(concurrency)))
-    while consumed < published and time.perf_counter() - start < seconds + 30:
-        await asyncio.sleep(0.05)
+    publishing_done = True
+    if consumed < published:
+        await asyncio.wait_for(all_consumed.wait(), timeout=60)
     elapsed = time.perf_counter() - start
     await queue.cancel(tag)
     await sub.queue_delete(name)

@@ -265,3 +265,13 @@ async def test_pages(fortnox: Fortnox) -> None:
     assert [o["DocumentNumber"] for o in body["Orders"]] == ["5"]
     _, body = await fortnox.get("/3/orders", sortorder="descending", limit="1")
     assert body["Orders"][0]["DocumentNumber"] == "5"
+
+
+async def test_order_date_range(fortnox: Fortnox) -> None:
+    customer = await fortnox.add_customer()
+    order = await fortnox.add_order(customer["CustomerNumber"], OrderDate="2026-03-15")
+    _, body = await fortnox.get("/3/orders", fromdate="2026-03-15", todate="2026-03-15")
+    assert [o["DocumentNumber"] for o in body["Orders"]] == [order["DocumentNumber"]]
+    _, body = await fortnox.get("/3/orders", fromdate="2026-03-16")
+    assert body["Orders"] == []
+    assert (await fortnox.get("/3/orders", todate="15.03.2026"))[0] == 400

@@ -162,3 +162,20 @@ async def test_without_the_module_the_warehouse_routes_need_a_licence(
         "/3/orders", {"Order": {"CustomerNumber": customer, "StockPointCode": "HUVUD"}}
     )
     assert (status, body["ErrorInformation"]["code"]) == (400, 2001103)
+
+
+async def test_moving_an_order_to_delivery_delivers_it_in_full(fortnox: Fortnox) -> None:
+    await set_stock(fortnox, "VOTT-S", "HUVUD", 4)
+    customer = (await fortnox.add_customer())["CustomerNumber"]
+    order = await fortnox.add_order(
+        customer,
+        DeliveryState="reservation",
+        OrderRows=[{"ArticleNumber": "VOTT-S", "OrderedQuantity": 3}],
+    )
+    assert (await balances(fortnox, "VOTT-S"))["HUVUD"]["ReservedStock"] == 3
+    _, body = await fortnox.put(
+        f"/3/orders/{order['DocumentNumber']}", {"Order": {"DeliveryState": "delivery"}}
+    )
+    assert body["Order"]["OrderRows"][0]["DeliveredQuantity"] == "3.00"
+    row = (await balances(fortnox, "VOTT-S"))["HUVUD"]
+    assert (row["InStock"], row["ReservedStock"]) == (1, 0)

@@ -94,13 +94,41 @@ async def shop() -> AsyncIterator[Shop]:
         await client.close()
 
 
-async def drain(client: TestClient[web.Request, web.Application]) -> None:
-    response = await client.post("/_sandbox/deliveries/wait")
-    assert response.status == 200
+class Helpers:
+    """What the tests share, handed out by the `h` fixture (test modules do not import)."""
+
+    auth = AUTH
+    api = API
+
+    @staticmethod
+    def clock(client: TestClient[web.Request, web.Application]) -> Clock:
+        clock = client.app[store_key].clock
+        assert isinstance(clock, Clock)
+        return clock
+
+    @staticmethod
+    async def drain(client: TestClient[web.Request, web.Application]) -> None:
+        """Wait until every queued webhook delivery has been attempted."""
+        response = await client.post("/_sandbox/deliveries/wait")
+        assert response.status == 200
+
+    @staticmethod
+    async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+            await asyncio.sleep(0.02)
+
+    @staticmethod
+    async def order(
+        client: TestClient[web.Request, web.Application], **pins: Any
+    ) -> dict[str, Any]:
+        response = await client.post("/_sandbox/orders", json=pins)
+        assert response.status == 201, await response.text()
+        data: dict[str, Any] = await response.json()
+        return data
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+@pytest.fixture
+def h() -> type[Helpers]:
+    return Helpers

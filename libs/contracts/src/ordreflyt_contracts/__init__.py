@@ -3,6 +3,10 @@
 from ordreflyt_contracts.events import (
     ALL_EVENT_TYPES,
     AnyEvent,
+    ErpOrderCreated,
+    ErpOrderFailed,
+    ErpOrderRequested,
+    ErpOrderUpdated,
     Event,
     OrderDeleted,
     OrderReceived,
@@ -16,6 +20,10 @@ from ordreflyt_contracts.woocommerce import WooOrder, decode_deleted, decode_ord
 __all__ = [
     "ALL_EVENT_TYPES",
     "AnyEvent",
+    "ErpOrderCreated",
+    "ErpOrderFailed",
+    "ErpOrderRequested",
+    "ErpOrderUpdated",
     "Event",
     "OrderDeleted",
     "OrderReceived",

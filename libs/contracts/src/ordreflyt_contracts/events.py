@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from ordreflyt_contracts.erp import ErpOrder
 from ordreflyt_contracts.woocommerce import WooOrder
 
 
@@ -75,9 +76,70 @@ class OrderRestored(Event, frozen=True, kw_only=True, tag="intake.order.restored
     order: WooOrder
 
 
-AnyEvent = OrderReceived | OrderDeleted | OrderRestored
+@_tagged
+class ErpOrderRequested(
+    Event, frozen=True, kw_only=True, tag="order-mapper.erp-order.requested.v1"
+):
+    """A shop order mapped for the ERP: create it (first paid state), or update it (a change
+    after transfer, when the merchant lets changes through and the ERP still allows them)."""
 
-ALL_EVENT_TYPES: tuple[type[Event], ...] = (OrderReceived, OrderDeleted, OrderRestored)
+    action: Literal["create", "update"]
+    erp_order: ErpOrder
+    # Why it was sent: "paid", "changed", "released" (a held order re-sent by a person).
+    reason: str = "paid"
+
+
+@_tagged
+class ErpOrderCreated(Event, frozen=True, kw_only=True, tag="erp-writer.erp-order.created.v1"):
+    """The ERP holds the shop order as a document (created now, or an earlier one adopted)."""
+
+    erp: str
+    document_kind: Literal["order", "invoice"]
+    document_number: str
+    customer_number: str
+    external_reference: str
+    invoice_number: str | None = None
+    adopted: bool = False  # found by its external reference instead of created again
+
+
+@_tagged
+class ErpOrderUpdated(Event, frozen=True, kw_only=True, tag="erp-writer.erp-order.updated.v1"):
+    """A change after transfer was applied to the ERP document, or could not be."""
+
+    erp: str
+    document_number: str
+    applied: bool
+    reason: str = ""
+
+
+@_tagged
+class ErpOrderFailed(Event, frozen=True, kw_only=True, tag="erp-writer.erp-order.failed.v1"):
+    """The ERP refused the order; it is parked with the ERP's own message until retried."""
+
+    erp: str
+    code: str
+    message: str
+
+
+AnyEvent = (
+    OrderReceived
+    | OrderDeleted
+    | OrderRestored
+    | ErpOrderRequested
+    | ErpOrderCreated
+    | ErpOrderUpdated
+    | ErpOrderFailed
+)
+
+ALL_EVENT_TYPES: tuple[type[Event], ...] = (
+    OrderReceived,
+    OrderDeleted,
+    OrderRestored,
+    ErpOrderRequested,
+    ErpOrderCreated,
+    ErpOrderUpdated,
+    ErpOrderFailed,
+)
 
 _decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
 _encoder = msgspec.json.Encoder(decimal_format="string")

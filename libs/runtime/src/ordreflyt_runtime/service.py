@@ -15,7 +15,6 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import aio_pika
 import asyncpg
@@ -63,7 +62,8 @@ class Runtime:
     exchange: AbstractExchange | None = None
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The message handlers; a service's setup may set them once its config is loaded.
+    handlers: dict[type[Event], Handler] = field(default_factory=dict)
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -130,7 +130,7 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
     assert rt.connection is not None
     rt.consumer = Consumer(
         rt.spec.consumes,
-        rt.spec.handlers,
+        rt.handlers,
         rt.db,
         rt.metrics,
         prefetch=rt.settings.prefetch,
@@ -190,7 +190,7 @@ def create_app(
 ) -> web.Application:
     """The service's app: resources in cleanup_ctx (unwound in reverse at stop), health routes."""
     app = web.Application(client_max_size=client_max_size)
-    rt = Runtime(spec=spec, settings=settings, metrics=Metrics())
+    rt = Runtime(spec=spec, settings=settings, metrics=Metrics(), handlers=dict(spec.handlers))
     app[runtime_key] = rt
     if spec.consumes is not None:
         register_consumer(spec.consumes)

@@ -30,7 +30,7 @@ from ordreflyt_sandbox_fortnox.errors import (
 from ordreflyt_sandbox_fortnox.jsonio import respond
 from ordreflyt_sandbox_fortnox.ratelimit import RateLimiter, limiter_key
 from ordreflyt_sandbox_fortnox.settings import FortnoxSettings, settings_key
-from ordreflyt_sandbox_fortnox.store import Store, StoreConfig, store_key
+from ordreflyt_sandbox_fortnox.store import Store, store_key
 from ordreflyt_sandbox_kit import Faults, faults_key
 
 __all__ = ["FortnoxSettings", "make_app"]
@@ -106,13 +106,7 @@ def make_app(settings: FortnoxSettings) -> web.Application:
     app = web.Application(middlewares=[traffic, faults.middleware, errors])
     app[settings_key] = settings
     app[faults_key] = faults
-    app[store_key] = Store(
-        StoreConfig(
-            warehouse=settings.warehouse,
-            stock_points=tuple(settings.stock_points),
-            seed_articles=settings.seed_articles,
-        )
-    )
+    app[store_key] = Store(settings)
     app[tokens_key] = Tokens(
         access_tokens=settings.access_tokens,
         refresh_tokens=settings.refresh_tokens,

@@ -7,8 +7,7 @@ one place where a document's stock movements are applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +22,7 @@ from ordreflyt_sandbox_fortnox.errors import (
 )
 from ordreflyt_sandbox_fortnox.models import Article, Customer, Invoice, Order, SalesDocument
 from ordreflyt_sandbox_fortnox.seed import seed_catalogue
+from ordreflyt_sandbox_fortnox.settings import FortnoxSettings
 from ordreflyt_sandbox_fortnox.stock import Movement, StockLedger
 
 # Invoices are numbered from their own series, far from the orders' series, so a client that
@@ -33,23 +33,16 @@ FIRST_CUSTOMER_NUMBER = 1
 FIRST_ARTICLE_NUMBER = 1
 
 
-@dataclass(frozen=True)
-class StoreConfig:
-    warehouse: bool
-    stock_points: Sequence[str]
-    seed_articles: int
-
-
 class Store:
-    def __init__(self, config: StoreConfig, clock: Clock = swedish_now) -> None:
-        self.config = config
+    def __init__(self, settings: FortnoxSettings, clock: Clock = swedish_now) -> None:
+        self.settings = settings
         self.now = clock
         self.reset()
 
     def reset(self) -> None:
         """Back to the freshly started state: the seeded catalogue and nothing else."""
         # Without the warehouse module there is one stock, kept on the first stock point.
-        points = self.config.stock_points if self.config.warehouse else self.config.stock_points[:1]
+        points = self.settings.stock_points if self.warehouse else self.settings.stock_points[:1]
         self.stock = StockLedger(points)
         self.customers: dict[str, Customer] = {}
         self.articles: dict[str, Article] = {}
@@ -61,14 +54,14 @@ class Store:
             "order": FIRST_ORDER_NUMBER,
             "invoice": FIRST_INVOICE_NUMBER,
         }
-        for seeded in seed_catalogue(self.config.seed_articles, points, self.now()):
+        for seeded in seed_catalogue(self.settings.seed_articles, points, self.now()):
             self.articles[seeded.article.article_number] = seeded.article
             for point, quantity in seeded.balances.items():
                 self.stock.set_in_stock(seeded.article.article_number, point, quantity)
 
     @property
     def warehouse(self) -> bool:
-        return self.config.warehouse
+        return self.settings.warehouse
 
     def next_number(self, series: str, taken: Iterable[str]) -> str:
         """The next free number of a series, skipping numbers clients chose themselves."""

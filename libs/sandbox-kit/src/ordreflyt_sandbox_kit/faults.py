@@ -4,7 +4,8 @@ A rule is added with `POST /_sandbox/faults` and a JSON body such as
 `{"status": 503, "count": 5}` (the next 5 requests get 503), `{"status": 429, "seconds": 3}`
 (every request for 3 s), `{"latency_ms": 800, "seconds": 10}` (slow answers) or
 `{"timeout": true, "count": 1}` (the request hangs until the client gives up). `path_prefix`
-and `methods` narrow a rule to some requests. `DELETE /_sandbox/faults` clears all rules,
+and `methods` narrow a rule to some requests. With `"after": true` the request is handled first
+and only its answer is lost (replaced by the fault): the client cannot know its write happened. `DELETE /_sandbox/faults` clears all rules,
 `GET /_sandbox/faults` lists them. Control routes under `/_sandbox` are never faulted.
 """
 
@@ -33,6 +34,7 @@ class FaultRule:
     until: float | None = None
     path_prefix: str = ""
     methods: frozenset[str] = field(default_factory=frozenset)
+    after: bool = False
     hits: int = 0
 
     def matches(self, request: web.Request, now: float) -> bool:
@@ -58,12 +60,13 @@ class FaultRule:
             "seconds_left": None if self.until is None else max(0.0, self.until - time.monotonic()),
             "path_prefix": self.path_prefix,
             "methods": sorted(self.methods),
+            "after": self.after,
             "hits": self.hits,
         }
 
 
 def _rule_from_json(body: dict[str, Any]) -> FaultRule:
-    allowed = {"status", "latency_ms", "timeout", "count", "seconds", "path_prefix", "methods"}
+    allowed = {"status", "latency_ms", "timeout", "count", "seconds", "path_prefix", "methods", "after"}
     unknown = set(body) - allowed
     if unknown:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -90,6 +93,7 @@ def _rule_from_json(body: dict[str, Any]) -> FaultRule:
         until=None if seconds is None else time.monotonic() + float(seconds),
         path_prefix=str(body.get("path_prefix", "")),
         methods=frozenset(m.upper() for m in body.get("methods", [])),
+        after=bool(body.get("after", False)),
     )
 
 
@@ -124,6 +128,7 @@ class Faults:
         rule = self._take(request)
         if rule is None:
             return await handler(request)
+        handled = await handler(request) if rule.after else None
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.timeout:
@@ -131,7 +136,7 @@ class Faults:
             raise web.HTTPGatewayTimeout()
         if rule.status is not None:
             return web.json_response(self._error_body(rule.status), status=rule.status)
-        return await handler(request)
+        return handled if handled is not None else await handler(request)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_sandbox/faults", self._list)

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from aiohttp import web
 
@@ -22,14 +22,18 @@ T = TypeVar("T")
 NAME = "ordreflyt-sandbox-woocommerce"
 
 
-def _fail(setting: str, raw: str, expected: str) -> None:
+def _fail(setting: str, raw: str, expected: str) -> NoReturn:
     sys.exit(f"{NAME}: {setting} must be {expected}, got {raw!r}")
 
 
 def _setting(
-    args: argparse.Namespace, flag: str, env: str | None, default: T,
-    parse: Callable[[str], T], expected: str,
-) -> T:  # fmt: skip
+    args: argparse.Namespace,
+    flag: str,
+    env: str | None,
+    default: T,
+    parse: Callable[[str], T],
+    expected: str,
+) -> T:
     raw = getattr(args, flag.replace("-", "_"))
     name = f"--{flag}"
     if raw is None and env is not None and os.environ.get(env) is not None:
@@ -40,7 +44,6 @@ def _setting(
         return parse(raw)
     except ValueError:
         _fail(name, raw, expected)
-        raise  # unreachable: _fail exits
 
 
 def _rate(raw: str) -> float:
@@ -100,9 +103,13 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
         if not secret:
             sys.exit(f"{NAME}: --webhook-secret (or WOO_WEBHOOK_SECRET) is required with a webhook")
         topics = _setting(
-            args, "webhook-topics", None, DEFAULT_TOPICS, _topics,
+            args,
+            "webhook-topics",
+            None,
+            DEFAULT_TOPICS,
+            _topics,
             "a comma-separated list of WooCommerce topics such as order.created",
-        )  # fmt: skip
+        )
         webhooks.append(WebhookSpec(url, secret, topics))
     key = _setting(args, "consumer-key", "WOO_CONSUMER_KEY", defaults.consumer_key, str, "")
     secret = _setting(
@@ -111,8 +118,9 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
     return WooSettings(
         consumer_key=key,
         consumer_secret=secret,
-        shop_url=_setting(args, "shop-url", "WOO_SHOP_URL", defaults.shop_url, _url,
-                          "an http(s) URL"),
+        shop_url=_setting(
+            args, "shop-url", "WOO_SHOP_URL", defaults.shop_url, _url, "an http(s) URL"
+        ),
         orders_per_second=_setting(
             args, "orders-per-second", "WOO_ORDERS_PER_SECOND", 0.0, _rate, "a number >= 0"
         ),
@@ -122,7 +130,7 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
         prices_include_tax=_setting(
             args, "prices-include-tax", None, False, _bool, "true or false"
         ),
-    )  # fmt: skip
+    )
 
 
 def _make(args: argparse.Namespace) -> web.Application:

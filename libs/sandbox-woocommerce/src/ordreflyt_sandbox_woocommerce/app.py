@@ -47,7 +47,10 @@ _FAULT_CODES = {
 
 def fault_body(status: int) -> dict[str, Any]:
     """An injected error, shaped like every other WooCommerce error."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
     code, message = _FAULT_CODES.get(status, (phrase.lower().replace(" ", "_"), f"{phrase}."))
     return {"code": code, "message": message, "data": {"status": status}}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import secrets
 import string
@@ -51,6 +52,7 @@ USER_AGENTS = (
     "Version/17.5 Safari/605.1.15",
 )
 NOTES = ("", "", "", "", "Kan leveres i postkassen.", "Ring på før levering, takk!", "Gave 🎁")
+log = logging.getLogger(__name__)
 FLOWS = {"paid": "pending", "pending": "pending", "failed": "pending", "draft": "checkout-draft"}
 
 
@@ -126,9 +128,14 @@ class SampleOrders:
         if status is None:
             roll = self.rng.random()
             return (
-                "paid" if roll < 0.72 else "pending" if roll < 0.8 else "failed" if roll < 0.88
+                "paid"
+                if roll < 0.72
+                else "pending"
+                if roll < 0.8
+                else "failed"
+                if roll < 0.88
                 else "draft"
-            )  # fmt: skip
+            )
         named = {"processing": "paid", "pending": "pending", "failed": "failed"}
         named["checkout-draft"] = "draft"
         if status in named:
@@ -151,10 +158,15 @@ class SampleOrders:
         if pins.get("lines"):
             out = []
             for line in pins["lines"]:
+                if not isinstance(line, dict):
+                    raise WooError(400, "sandbox_invalid_line", f"A line is an object: {line!r}")
                 product = self.store.product_by_sku(str(line.get("sku", "")))
                 if product is None or product.type == "variable":
                     raise WooError(400, "sandbox_unknown_sku", f"No product with sku {line!r}")
-                out.append(self._line(product, int(line.get("quantity", 1))))
+                quantity = line.get("quantity", 1)
+                if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                    raise WooError(400, "sandbox_invalid_quantity", f"Bad quantity in {line!r}")
+                out.append(self._line(product, quantity))
             return out
         pool = self._purchasable()
         if not pool:
@@ -315,17 +327,18 @@ class Generator:
                 # Wake early when the rate changes so a new rate applies at once.
                 await asyncio.wait_for(self._changed.wait(), timeout=1 / self.rate)
                 continue
-            self._place_one()
+            try:
+                self._place_one()
+            except WooError as exc:  # e.g. sold out: try again at the next tick
+                log.warning("no sample order placed: %s", exc.message)
+            except Exception:  # a bug in one order must not stop the generator
+                log.exception("sample order failed")
 
     def _place_one(self) -> None:
         try:
             placed = self.samples.place()
-        except WooError as exc:
+        finally:
             self.flush()
-            if exc.status == 409:  # sold out: nothing to do until stock comes back
-                return
-            raise
-        self.flush()
         self.placed += 1
         if placed.finish is not None:
             task = asyncio.create_task(self._finish_later(placed.finish))

@@ -33,10 +33,12 @@ from ordreflyt_sandbox_woocommerce.models import (
 )
 from ordreflyt_sandbox_woocommerce.money import ZERO, fmt_money
 from ordreflyt_sandbox_woocommerce.pricing import (
+    CouponInput,
     FeeInput,
     LineInput,
     RateAmount,
     ShippingInput,
+    Totals,
     compute,
 )
 from ordreflyt_sandbox_woocommerce.render import status_label
@@ -52,9 +54,16 @@ GATEWAYS: dict[str, tuple[str, bool]] = {
     "cod": ("Oppkrav", False),
 }
 ADDRESS_FIELDS = (
-    "first_name", "last_name", "company", "address_1", "address_2",
-    "city", "state", "postcode", "country",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "company",
+    "address_1",
+    "address_2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+)
 BILLING_FIELDS = (*ADDRESS_FIELDS, "email", "phone")
 
 
@@ -103,9 +112,10 @@ def _resolve_line(store: Store, line: LineRequest) -> tuple[Product, Product | N
     """The product and, for a variable product, the variation a line is for."""
     if line.quantity <= 0:
         raise WooError(
-            400, "woocommerce_rest_invalid_product_quantity",
+            400,
+            "woocommerce_rest_invalid_product_quantity",
             "Product quantity must be a positive float.",
-        )  # fmt: skip
+        )
     wanted = line.variation_id or line.product_id
     product = store.products.get(wanted)
     if product is None or product.status == "trash":
@@ -114,17 +124,16 @@ def _resolve_line(store: Store, line: LineRequest) -> tuple[Product, Product | N
         return store.products[product.parent_id], product
     if product.type == "variable":
         raise WooError(
-            400, "woocommerce_rest_invalid_product_id",
+            400,
+            "woocommerce_rest_invalid_product_id",
             f"Product {product.id} is variable: give a variation_id.",
-        )  # fmt: skip
+        )
     return product, None
 
 
 def create_order(store: Store, draft: OrderDraft) -> Order:
     if draft.status not in store.order_statuses:
         raise WooError(400, "woocommerce_rest_invalid_order_status", "Invalid order status.")
-    if not draft.lines:
-        raise WooError(400, "woocommerce_rest_required_line_items", "An order needs line items.")
     coupons = []
     for code in draft.coupon_codes:
         coupon = store.coupons.get(code.lower())
@@ -190,6 +199,28 @@ def create_order(store: Store, draft: OrderDraft) -> Order:
         meta_data=[store.meta("is_vat_exempt", "no")]
         + [store.meta(key, value) for key, value in draft.meta_data],
     )
+    _add_items(store, order, resolved, coupons, draft, totals)
+    order.cart_hash = hashlib.md5(
+        repr([(li.product_id, li.variation_id, li.quantity) for li in order.line_items]).encode(),
+        usedforsecurity=False,
+    ).hexdigest()
+    store.orders[order.id] = order
+    set_status(store, order, draft.status)
+    save(store, order, created=True)
+    if draft.set_paid:
+        payment_complete(store, order, draft.transaction_id)
+    return order
+
+
+def _add_items(
+    store: Store,
+    order: Order,
+    resolved: list[tuple[Product, Product | None, int]],
+    coupons: list[CouponInput],
+    draft: OrderDraft,
+    totals: Totals,
+) -> None:
+    """The order's line, shipping, fee, coupon and tax items, each with its own item id."""
     for (product, variation, qty), result in zip(resolved, totals.lines, strict=True):
         item = variation or product
         order.line_items.append(
@@ -268,16 +299,6 @@ def create_order(store: Store, draft: OrderDraft) -> Order:
                 shipping_tax_total=tax.shipping_tax_total,
             )
         )
-    order.cart_hash = hashlib.md5(
-        repr([(li.product_id, li.variation_id, li.quantity) for li in order.line_items]).encode(),
-        usedforsecurity=False,
-    ).hexdigest()
-    store.orders[order.id] = order
-    set_status(store, order, draft.status)
-    save(store, order, created=True)
-    if draft.set_paid:
-        payment_complete(store, order, draft.transaction_id)
-    return order
 
 
 _KEY_TABLE = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "ä": "a", "ö": "o", " ": "-"})
@@ -417,14 +438,16 @@ def create_refund(
         gateway = GATEWAYS.get(order.payment_method)
         if gateway is None:
             raise WooError(
-                500, "woocommerce_rest_cannot_create_order_refund",
+                500,
+                "woocommerce_rest_cannot_create_order_refund",
                 "The payment gateway for this order does not exist.",
-            )  # fmt: skip
+            )
         if not gateway[1]:
             raise WooError(
-                500, "woocommerce_rest_cannot_create_order_refund",
+                500,
+                "woocommerce_rest_cannot_create_order_refund",
                 "The payment gateway for this order does not support automatic refunds.",
-            )  # fmt: skip
+            )
     refund = Refund(
         id=store.next_post_id(),
         order_id=order.id,
@@ -464,8 +487,12 @@ def _refund_lines(store: Store, order: Order, lines: list[RefundLineRequest]) ->
         taxes = tuple(RateAmount(rate_id, value) for rate_id, value in req.refund_tax.items())
         if isinstance(item, LineItem):
             name, sku, pid, vid, tax_class = (
-                item.name, item.sku, item.product_id, item.variation_id, item.tax_class,
-            )  # fmt: skip
+                item.name,
+                item.sku,
+                item.product_id,
+                item.variation_id,
+                item.tax_class,
+            )
         elif isinstance(item, ShippingLine):
             name, sku, pid, vid, tax_class = item.method_title, "", 0, 0, ""
         else:

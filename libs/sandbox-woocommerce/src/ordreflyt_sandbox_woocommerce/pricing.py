@@ -267,7 +267,9 @@ def compute(
     line_results: list[LineResult] = []
     cart_taxes: dict[int, Decimal] = {}
     for item in items:
-        discounted = item.price - item.discount
+        # A coupon worth more than a line whose price has a fraction of a cent (a grossed-up
+        # foreign price) would leave it half a cent below zero; stop at zero.
+        discounted = max(item.price - item.discount, ZERO)
         taxes = calc_tax(discounted, item.rates, inclusive=incl)
         total_tax = _sum(round_tax(t) for t in taxes.values())
         total = discounted - _sum(taxes.values()) if incl else discounted

@@ -115,9 +115,12 @@ def _check_sku(store: Store, product_id: int, sku: str) -> None:
     other = store.product_by_sku(sku)
     if other is not None and other.id != product_id:
         raise WooError(
-            400, "product_invalid_sku", "Invalid or duplicated SKU.",
-            resource_id=other.id, unique_sku=f"{sku}-1",
-        )  # fmt: skip
+            400,
+            "product_invalid_sku",
+            "Invalid or duplicated SKU.",
+            resource_id=other.id,
+            unique_sku=f"{sku}-1",
+        )
 
 
 def _apply(store: Store, product: Product, changes: ProductChanges) -> None:

@@ -109,6 +109,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "woocommerce_rest_cannot_batch",
                 "Sorry, you are not allowed to batch manipulate this resource.",
             )
+        elif request.method == "GET" and request.path.rstrip("/")[-1:].isdigit():
+            code, message = "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."
         else:
             code, message = _DENIED.get(request.method, _DENIED["PUT"])
         raise WooError(401, code, message)
@@ -142,9 +144,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WooError(
-            400, "rest_invalid_json", "Invalid JSON body passed.",
-            json_error_code=4, json_error_message="Syntax error",
-        ) from exc  # fmt: skip
+            400,
+            "rest_invalid_json",
+            "Invalid JSON body passed.",
+            json_error_code=4,
+            json_error_message="Syntax error",
+        ) from exc
     if not isinstance(body, dict):
         raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.")
     return body
@@ -155,9 +160,12 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 
 def int_param(
-    request: web.Request, name: str, default: int, minimum: int | None = None,
+    request: web.Request,
+    name: str,
+    default: int,
+    minimum: int | None = None,
     maximum: int | None = None,
-) -> int:  # fmt: skip
+) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default

@@ -107,7 +107,7 @@ async def create_product(request: web.Request) -> web.Response:
 
 async def update_product(request: web.Request) -> web.Response:
     store = request.app[store_key]
-    product = store.product(path_id(request), status=400)
+    product = store.product(path_id(request), error_status=400)
     products.update(store, product, await json_body(request))
     return respond(_product_json(request, product))
 
@@ -168,9 +168,10 @@ def _batch(
     total = sum(len(items) for items in parts.values())
     if total > BATCH_LIMIT:
         raise WooError(
-            413, "woocommerce_rest_request_entity_too_large",
+            413,
+            "woocommerce_rest_request_entity_too_large",
             f"Unable to accept more than {BATCH_LIMIT} items for this request.",
-        )  # fmt: skip
+        )
     out: dict[str, list[dict[str, Any]]] = {}
 
     def attempt(item_id: Any, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -222,7 +223,7 @@ async def batch_products(request: web.Request) -> web.Response:
     store = request.app[store_key]
 
     def lookup(product_id: int, status: int) -> Product:
-        product = store.product(product_id, status=status)
+        product = store.product(product_id, error_status=status)
         if product.type == "variation":
             raise WooError(status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
         return product

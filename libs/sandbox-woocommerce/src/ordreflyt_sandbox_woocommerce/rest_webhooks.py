@@ -38,9 +38,10 @@ def _webhook(store: Store, webhook_id: int) -> Webhook:
 def _topic(raw: Any) -> str:
     if not isinstance(raw, str) or raw.lower() not in VALID_TOPICS:
         raise WooError(
-            400, "woocommerce_rest_shop_webhook_invalid_topic",
+            400,
+            "woocommerce_rest_shop_webhook_invalid_topic",
             "Webhook topic is required and must be valid.",
-        )  # fmt: skip
+        )
     return raw.lower()
 
 
@@ -48,9 +49,10 @@ def _delivery_url(raw: Any) -> str:
     parts = urlsplit(raw) if isinstance(raw, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise WooError(
-            400, "woocommerce_rest_shop_webhook_invalid_delivery_url",
+            400,
+            "woocommerce_rest_shop_webhook_invalid_delivery_url",
             "Webhook delivery URL must be a valid URL starting with http:// or https://.",
-        )  # fmt: skip
+        )
     return str(raw)
 
 

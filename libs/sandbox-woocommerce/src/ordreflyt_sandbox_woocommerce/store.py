@@ -120,10 +120,10 @@ class Store:
             raise WooError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
         return order
 
-    def product(self, product_id: int, *, status: int = 404) -> Product:
+    def product(self, product_id: int, *, error_status: int = 404) -> Product:
         product = self.products.get(product_id)
         if product is None:
-            raise WooError(status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+            raise WooError(error_status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
         return product
 
     def variations_of(self, product: Product) -> list[Product]:

@@ -165,14 +165,16 @@ class Dispatcher:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise WooError(
-                400, "woocommerce_rest_webhook_ping_failed",
+                400,
+                "woocommerce_rest_webhook_ping_failed",
                 f"Error: Delivery URL cannot be reached: {exc or type(exc).__name__}",
-            ) from exc  # fmt: skip
+            ) from exc
         if status != 200:
             raise WooError(
-                400, "woocommerce_rest_webhook_ping_failed",
+                400,
+                "woocommerce_rest_webhook_ping_failed",
                 f"Error: Delivery URL returned response code: {status}",
-            )  # fmt: skip
+            )
 
     async def _run(self) -> None:
         while True:
@@ -243,5 +245,8 @@ class Dispatcher:
         del self.store.deliveries[:-MAX_LOG_ENTRIES]
         log.info(
             "delivered %s #%s to webhook %s: %s",
-            webhook.topic, delivery.resource_id, webhook.id, status if error is None else error,
-        )  # fmt: skip
+            webhook.topic,
+            delivery.resource_id,
+            webhook.id,
+            status if error is None else error,
+        )

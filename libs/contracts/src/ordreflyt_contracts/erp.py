@@ -1,0 +1,78 @@
+"""The ERP-neutral order: what order-mapper makes of a shop order and erp-writer's adapters
+turn into a Fortnox (or Tripletex) document.
+
+Amounts are `Decimal` in the order currency. `vat_included` says whether `unit_price`,
+`discount` and `total` of the lines are VAT-inclusive. A line's `total` is what the ERP will
+compute for it: `quantity * unit_price - discount`, rounded to the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+LineKind = Literal["article", "shipping", "fee", "rounding"]
+DocumentKind = Literal["order", "invoice", "order_then_invoice"]
+DeliveryState = Literal["delivery", "registration", "reservation"]
+
+
+class ErpAddress(msgspec.Struct, frozen=True, kw_only=True):
+    name: str = ""
+    address1: str = ""
+    address2: str = ""
+    zip_code: str = ""
+    city: str = ""
+    country_code: str = ""
+
+
+class ErpCustomer(msgspec.Struct, frozen=True, kw_only=True):
+    """One person or company; matched in the ERP by `email` (lower-cased)."""
+
+    email: str
+    kind: Literal["private", "company"]
+    name: str
+    company: str = ""
+    organisation_number: str = ""
+    phone: str = ""
+    address: ErpAddress = ErpAddress()
+    delivery_address: ErpAddress = ErpAddress()
+
+
+class ErpLine(msgspec.Struct, frozen=True, kw_only=True):
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    vat_percent: Decimal
+    total: Decimal
+    discount: Decimal = Decimal("0")  # an amount off the whole line (coupons)
+    article_number: str | None = None
+    account_number: int | None = None
+    shop_line_id: int | None = None
+
+
+class ErpOrder(msgspec.Struct, frozen=True, kw_only=True):
+    shop_id: str
+    shop_order_id: str
+    order_number: str
+    external_reference: str  # unique per shop order; the ERP document carries it for lookup
+    order_date: date
+    currency: str
+    vat_included: bool
+    customer: ErpCustomer
+    lines: list[ErpLine]
+    total: Decimal  # the shop's total, VAT included; the lines add up to it
+    total_vat: Decimal
+    freight: Decimal = Decimal("0")  # when shipping goes in the ERP's freight field
+    document: DocumentKind = "order"
+    stock_point: str | None = None
+    delivery_state: DeliveryState | None = None
+    payment_method: str = ""
+    payment_method_title: str = ""
+    transaction_id: str = ""
+    coupons: list[str] = []
+    customer_note: str = ""
+    remarks: str = ""

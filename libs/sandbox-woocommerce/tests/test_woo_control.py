@@ -1,0 +1,74 @@
+"""Fault injection, the sandbox control routes and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ordreflyt_sandbox_woocommerce.__main__ import add_arguments, settings_from
+
+
+async def test_fault_rule_applies_then_expires(shop: Any, h: Any) -> None:
+    client = await shop()
+    added = await client.post("/_sandbox/faults", json={"status": 503, "count": 2})
+    assert added.status == 201
+    for _ in range(2):
+        response = await client.get(f"{h.api}/orders", headers=h.auth)
+        assert response.status == 503
+        body = await response.json()
+        assert body["data"] == {"status": 503}
+        assert set(body) == {"code", "message", "data"}
+    assert (await client.get(f"{h.api}/orders", headers=h.auth)).status == 200
+    assert (await client.get("/_sandbox/faults")).status == 200
+
+
+async def test_state_reset_and_generator(shop: Any, h: Any) -> None:
+    client = await shop(manual_clock=False)
+    await h.order(client, status="checkout-draft")
+    state = await (await client.get("/_sandbox/state")).json()
+    assert state["counts"]["orders"] == 1
+    assert state["orders"][0]["status"] == "checkout-draft"
+    assert state["counts"]["products"] == 40
+    rate = await client.post("/_sandbox/generator", json={"orders_per_second": 40})
+    assert rate.status == 200
+
+    async def placed() -> int:
+        data = await (await client.get("/_sandbox/state")).json()
+        return int(data["generator"]["placed"])
+
+    for _ in range(100):
+        if await placed() >= 3:
+            break
+        await asyncio.sleep(0.05)
+    assert await placed() >= 3
+    await client.post("/_sandbox/generator", json={"orders_per_second": 0})
+    await client.post("/_sandbox/reset")
+    state = await (await client.get("/_sandbox/state")).json()
+    assert state["counts"]["orders"] == 0
+    assert state["generator"]["orders_per_second"] == 0
+
+
+def _parse(argv: list[str]) -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return settings_from(parser.parse_args(argv))
+
+
+def test_command_line_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WOO_ORDERS_PER_SECOND", "2.5")
+    monkeypatch.setenv("WOO_WEBHOOK_URL", "http://127.0.0.1:9000/hooks")
+    monkeypatch.setenv("WOO_WEBHOOK_SECRET", "s3cret")
+    settings = _parse(["--shop-url", "https://butikk.example", "--seed", "3"])
+    assert settings.orders_per_second == 2.5
+    assert settings.seed == 3
+    assert settings.shop_url == "https://butikk.example/"
+    assert settings.webhooks[0].secret == "s3cret"
+    monkeypatch.setenv("WOO_ORDERS_PER_SECOND", "fast")
+    with pytest.raises(SystemExit, match="WOO_ORDERS_PER_SECOND"):
+        _parse([])
+    with pytest.raises(SystemExit, match="--webhook-topics"):
+        _parse(["--orders-per-second", "1", "--webhook-topics", "order.exploded"])

@@ -1,0 +1,200 @@
+"""The whole pipeline as real processes for end-to-end tests and benchmarks: the sandbox shop
+and Fortnox, intake, order-mapper and erp-writer, on free ports, each stack with its own
+database, sharing the test broker (its queues are removed when the stack stops)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import asyncpg
+
+from ordreflyt_testkit.processes import ServiceProcess, free_port
+
+E2E_SECRET = "e2e-webhook-secret"
+
+DEFAULT_CONFIG = """
+[shops.demo]
+url = "{woo_url}/"
+webhook_secret = "{secret}"
+
+[order_mapper]
+vat_rates = ["25", "12", "6", "0"]
+shipping = "article"
+shipping_article = ""
+rounding_article = ""
+{order_mapper_extra}
+
+[erp_writer]
+erp = "fortnox"
+{erp_writer_extra}
+"""
+
+
+@dataclass
+class Stack:
+    amqp_url: str
+    database_url: str
+    log_dir: Path
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    async def get(self, name: str, path: str) -> Any:
+        async with aiohttp.ClientSession() as http, http.get(self.url(name) + path) as r:
+            return await r.json()
+
+    async def text(self, name: str, path: str) -> str:
+        async with aiohttp.ClientSession() as http, http.get(self.url(name) + path) as r:
+            return await r.text()
+
+    async def post(self, name: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(self.url(name) + path, json=body) as r,
+        ):
+            return r.status, await r.json(content_type=None)
+
+    async def fortnox_state(self) -> Any:
+        return await self.get("fortnox", "/_sandbox/state")
+
+    async def fortnox_orders_for(self, shop_order_id: int | str) -> list[dict[str, Any]]:
+        state = await self.fortnox_state()
+        ref = f"demo-{shop_order_id}"
+        return [o for o in state["orders"] if o.get("ExternalInvoiceReference1") == ref]
+
+
+async def _start(proc: ServiceProcess, ready_path: str) -> None:
+    proc.start()
+    await proc.wait_ready(ready_path, timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    amqp_url: str,
+    base_database_url: str,
+    log_dir: Path,
+    *,
+    erp_writers: int = 1,
+    fortnox_args: tuple[str, ...] = (),
+    woo_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    order_mapper_extra: str = "",
+    erp_writer_extra: str = "",
+) -> AsyncIterator[Stack]:
+    name = f"ordreflyt_e2e_{uuid.uuid4().hex[:8]}"
+    database_url = base_database_url.rsplit("/", 1)[0] + "/" + name
+    stack = Stack(amqp_url=amqp_url, database_url=database_url, log_dir=log_dir)
+    for key in (
+        "woo",
+        "fortnox",
+        "intake",
+        "order-mapper",
+        *(f"erp-writer-{i}" for i in range(erp_writers)),
+    ):
+        stack.ports[key] = free_port()
+    config = log_dir / "ordreflyt.toml"
+    config.write_text(
+        DEFAULT_CONFIG.format(
+            woo_url=stack.url("woo"),
+            secret=E2E_SECRET,
+            order_mapper_extra=order_mapper_extra,
+            erp_writer_extra=erp_writer_extra,
+        )
+    )
+    common = {
+        "AMQP_URL": amqp_url,
+        "DATABASE_URL": database_url,
+        "ORDREFLYT_CONFIG": str(config),
+        "FORTNOX_API_URL": stack.url("fortnox"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+
+    def proc(
+        key: str, script: str | list[str], extra: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        p = ServiceProcess(
+            script,
+            {**common, "HTTP_PORT": str(stack.ports[key]), **(extra or {})},
+            log_dir,
+            name=key,
+        )
+        stack.processes[key] = p
+        return p
+
+    try:
+        fortnox = proc("fortnox", "ordreflyt-sandbox-fortnox")
+        fortnox.argv += ["--port", str(stack.ports["fortnox"]), *fortnox_args]
+        await _start(fortnox, "/_sandbox/stats")
+        await _start(proc("intake", "ordreflyt-intake"), "/readyz")
+        await _start(proc("order-mapper", "ordreflyt-order-mapper"), "/readyz")
+        for i in range(erp_writers):
+            await _start(proc(f"erp-writer-{i}", "ordreflyt-erp-writer"), "/readyz")
+        woo = proc("woo", "ordreflyt-sandbox-woocommerce")
+        woo.argv += [
+            "--port",
+            str(stack.ports["woo"]),
+            "--shop-url",
+            stack.url("woo") + "/",
+            "--webhook-url",
+            stack.url("intake") + "/webhooks/woocommerce/demo",
+            "--webhook-secret",
+            E2E_SECRET,
+            *woo_args,
+        ]
+        await _start(woo, "/_sandbox/state")
+        yield stack
+    finally:
+        for p in stack.processes.values():
+            p.stop_quietly()
+        await _remove_queues(amqp_url)
+        await _drop_database(base_database_url, name)
+
+
+async def _remove_queues(amqp_url: str) -> None:
+    # Importing the services registers the queues they consume.
+    import ordreflyt_order_mapper.app  # noqa: F401
+    from ordreflyt_runtime.topology import CONSUMERS
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        for spec in list(CONSUMERS.values()):
+            for queue in (
+                spec.queue,
+                spec.dlq,
+                *(f"{spec.service}.retry.{d}ms" for d in spec.retry_delays_ms),
+            ):
+                channel = await connection.channel()
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(queue)
+                with contextlib.suppress(Exception):
+                    await channel.close()
+    finally:
+        await connection.close()
+
+
+async def _drop_database(base_url: str, name: str) -> None:
+    admin = await asyncpg.connect(base_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def wait_value(probe: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(interval)

@@ -1,0 +1,1 @@
+"""erp-writer: writes mapped orders through an ERP adapter (Fortnox), exactly once."""

@@ -1,0 +1,189 @@
+"""The erp-writer service: settings, the Fortnox adapter wiring, and its HTTP routes.
+
+Environment (besides the shared AMQP_URL, DATABASE_URL, HTTP_PORT):
+- FORTNOX_API_URL (default http://localhost:8200, the sandbox; real: https://api.fortnox.se):
+  the API lives at `<url>/3`, the warehouse API at `<url>/api/warehouse`.
+- FORTNOX_TOKEN_URL (default `<FORTNOX_API_URL>/oauth-v1/token`; real:
+  https://apps.fortnox.se/oauth-v1/token), FORTNOX_CLIENT_ID, FORTNOX_CLIENT_SECRET,
+  FORTNOX_ACCESS_TOKEN, FORTNOX_REFRESH_TOKEN (sandbox defaults).
+- FORTNOX_RATE_LIMIT (default 25, or `off`) requests per FORTNOX_RATE_WINDOW seconds (default
+  5), shared by every process using the same client id through PostgreSQL.
+TOML `[erp_writer]`: `erp = "fortnox"`, `create_missing_articles = false`.
+
+Routes: `GET /parked` (orders the ERP refused, with its code and message),
+`POST /parked/{shop}/{order}/retry` (send a parked order again once fixed),
+`GET /links/{shop}/{order}` (the ERP document of a shop order).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from ordreflyt_contracts import ErpOrderRequested, decode_event
+from ordreflyt_erp_writer.adapters.fortnox import (
+    TOKEN_MIGRATION,
+    FortnoxAdapter,
+    FortnoxClient,
+    FortnoxSettings,
+)
+from ordreflyt_erp_writer.handlers import MIGRATION, ErpWriter, WriterOptions
+from ordreflyt_erp_writer.ratelimit import MIGRATION as RATE_MIGRATION
+from ordreflyt_erp_writer.ratelimit import SharedRateLimiter
+from ordreflyt_runtime.db import create_pool, schema_name
+from ordreflyt_runtime.outbox import add_to_outbox
+from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
+from ordreflyt_runtime.settings import (
+    SettingsError,
+    env_float,
+    env_int,
+    env_str,
+    env_url,
+    load_toml,
+)
+from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+
+SERVICE = "erp-writer"
+DEFAULT_PORT = 8002
+
+QUEUE = register_consumer(
+    ConsumerQueue(service=SERVICE, binding_keys=(ErpOrderRequested.routing_key,))
+)
+
+writer_key = web.AppKey("erp_writer", ErpWriter)
+_json = msgspec.json.Encoder()
+
+
+def _json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
+
+
+def fortnox_settings_from_env() -> FortnoxSettings:
+    api = env_url("FORTNOX_API_URL", "http://localhost:8200", ("http", "https")).rstrip("/")
+    return FortnoxSettings(
+        base_url=api + "/3",
+        warehouse_url=api + "/api/warehouse",
+        token_url=env_url("FORTNOX_TOKEN_URL", api + "/oauth-v1/token", ("http", "https")),
+        client_id=env_str("FORTNOX_CLIENT_ID", "sandbox-client"),
+        client_secret=env_str("FORTNOX_CLIENT_SECRET", "sandbox-secret"),
+        access_token=env_str("FORTNOX_ACCESS_TOKEN", "sandbox-token"),
+        refresh_token=env_str("FORTNOX_REFRESH_TOKEN", "sandbox-refresh"),
+        timeout=env_float("FORTNOX_TIMEOUT", 30.0),
+    )
+
+
+def rate_limit_from_env() -> tuple[int | None, float]:
+    raw = os.environ.get("FORTNOX_RATE_LIMIT", "25").strip().lower()
+    limit = None if raw == "off" else env_int("FORTNOX_RATE_LIMIT", 25, minimum=1, maximum=10_000)
+    return limit, env_float("FORTNOX_RATE_WINDOW", 5.0)
+
+
+def writer_options(doc: dict[str, Any]) -> WriterOptions:
+    table = doc.get("erp_writer", {})
+    if not isinstance(table, dict):
+        raise SettingsError("[erp_writer] must be a table")
+    erp = table.get("erp", "fortnox")
+    if erp != "fortnox":
+        raise SettingsError(f"erp_writer.erp: {erp!r} is not supported yet (supported: fortnox)")
+    create = table.get("create_missing_articles", False)
+    if not isinstance(create, bool):
+        raise SettingsError("erp_writer.create_missing_articles must be true or false")
+    return WriterOptions(create_missing_articles=create)
+
+
+async def list_parked(request: web.Request) -> web.Response:
+    rows = await request.app[runtime_key].db.fetch(
+        "SELECT shop_id, order_id, erp, code, message, parked_at FROM parked ORDER BY parked_at"
+    )
+    return _json_response(
+        {
+            "parked": [
+                {
+                    "shop_id": r["shop_id"],
+                    "order_id": r["order_id"],
+                    "erp": r["erp"],
+                    "code": r["code"],
+                    "message": r["message"],
+                    "parked_at": r["parked_at"].isoformat(),
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+async def retry_parked(request: web.Request) -> web.Response:
+    runtime = request.app[runtime_key]
+    shop_id, order_id = request.match_info["shop"], request.match_info["order"]
+    async with runtime.db.acquire() as conn, conn.transaction():
+        raw = await conn.fetchval(
+            "DELETE FROM parked WHERE shop_id = $1 AND order_id = $2 RETURNING request",
+            shop_id,
+            order_id,
+        )
+        if raw is None:
+            return _json_response({"error": f"order {shop_id}/{order_id} is not parked"}, 404)
+        original = decode_event(bytes(raw))
+        assert isinstance(original, ErpOrderRequested)
+        again = msgspec.structs.replace(original, event_id=uuid.uuid4(), reason="retried")
+        await add_to_outbox(conn, again)
+    runtime.outbox_written()
+    return _json_response({"status": "sent again"})
+
+
+async def show_link(request: web.Request) -> web.Response:
+    row = await request.app[runtime_key].db.fetchrow(
+        "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2",
+        request.match_info["shop"],
+        request.match_info["order"],
+    )
+    if row is None:
+        return _json_response({"error": "no ERP document for this order"}, 404)
+    return _json_response(
+        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
+    )
+
+
+def setup(runtime: Runtime, app: web.Application) -> None:
+    options = writer_options(load_toml(runtime.settings.config_path))
+    fortnox = fortnox_settings_from_env()
+    limit, window = rate_limit_from_env()
+
+    async def adapter_ctx(app: web.Application) -> AsyncIterator[None]:
+        side_pool = await create_pool(
+            runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=3
+        )
+        limiter = (
+            SharedRateLimiter(side_pool, f"fortnox:{fortnox.client_id}", limit, window)
+            if limit is not None
+            else None
+        )
+        async with aiohttp.ClientSession() as http:
+            client = FortnoxClient(fortnox, http, side_pool, limiter)
+            writer = ErpWriter(FortnoxAdapter(client), side_pool, options)
+            app[writer_key] = writer
+            runtime.handlers[ErpOrderRequested] = writer.erp_order_requested
+            yield
+        await side_pool.close()
+
+    # Inserted before the consumer's context so the writer exists when consuming starts and is
+    # still there until the consumer has stopped.
+    app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, adapter_ctx)
+    app.router.add_get("/parked", list_parked)
+    app.router.add_post("/parked/{shop}/{order}/retry", retry_parked)
+    app.router.add_get("/links/{shop}/{order}", show_link)
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    default_port=DEFAULT_PORT,
+    migrations=(MIGRATION, RATE_MIGRATION, TOKEN_MIGRATION),
+    consumes=QUEUE,
+    setup=setup,
+)

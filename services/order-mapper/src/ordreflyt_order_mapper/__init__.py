@@ -1,0 +1,1 @@
+"""order-mapper: shop order state, mapping to ERP-neutral orders, holds."""

@@ -1,0 +1,152 @@
+"""The order-mapper service: spec (queue, handlers, tables) and its HTTP routes.
+
+Routes besides the shared health ones:
+- `GET /holds`: held orders with their reasons.
+- `POST /holds/{shop}/{order}/release`: map the order's latest state again and send it
+  (after the cause was fixed, e.g. a VAT rate added to the config and the service restarted).
+- `GET /changed`: orders changed after transfer.
+- `GET /orders/{shop}/{order}`: what order-mapper knows of one order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ordreflyt_contracts import OrderDeleted, OrderReceived, OrderRestored
+from ordreflyt_order_mapper.handlers import OrderMapper
+from ordreflyt_order_mapper.rules import load_rules
+from ordreflyt_order_mapper.state import MIGRATIONS
+from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
+from ordreflyt_runtime.settings import load_toml
+from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+
+SERVICE = "order-mapper"
+DEFAULT_PORT = 8001
+
+QUEUE = register_consumer(
+    ConsumerQueue(
+        service=SERVICE,
+        binding_keys=(
+            OrderReceived.routing_key,
+            OrderRestored.routing_key,
+            OrderDeleted.routing_key,
+        ),
+    )
+)
+
+mapper_key = web.AppKey("order_mapper", OrderMapper)
+_json = msgspec.json.Encoder()
+
+
+def _json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
+
+
+async def list_holds(request: web.Request) -> web.Response:
+    rows = await request.app[runtime_key].db.fetch(
+        "SELECT shop_id, order_id, order_number, status, held_reasons, held_at FROM orders"
+        " WHERE held_reasons IS NOT NULL ORDER BY held_at"
+    )
+    return _json_response(
+        {
+            "holds": [
+                {
+                    "shop_id": r["shop_id"],
+                    "order_id": r["order_id"],
+                    "order_number": r["order_number"],
+                    "status": r["status"],
+                    "reasons": list(r["held_reasons"]),
+                    "held_at": r["held_at"].isoformat(),
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+async def release_hold(request: web.Request) -> web.Response:
+    runtime = request.app[runtime_key]
+    shop_id, order_id = request.match_info["shop"], request.match_info["order"]
+    async with runtime.db.acquire() as conn, conn.transaction():
+        ctx = HandlerContext(conn)
+        outcome = await request.app[mapper_key].release(ctx, shop_id, order_id)
+    if ctx.wrote_outbox:
+        runtime.outbox_written()
+    if outcome is None:
+        return _json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
+    if outcome.action == "duplicate-transfer":
+        return _json_response(
+            {"error": f"order {shop_id}/{order_id} was already sent to the ERP"}, 409
+        )
+    if outcome.action == "held":
+        return _json_response({"status": "held", "reasons": list(outcome.reasons)}, 409)
+    return _json_response({"status": "sent"})
+
+
+async def list_changed(request: web.Request) -> web.Response:
+    rows = await request.app[runtime_key].db.fetch(
+        "SELECT shop_id, order_id, order_number, status, change_note, updated_at FROM orders"
+        " WHERE changed_after_transfer ORDER BY updated_at"
+    )
+    return _json_response(
+        {
+            "changed": [
+                {
+                    "shop_id": r["shop_id"],
+                    "order_id": r["order_id"],
+                    "order_number": r["order_number"],
+                    "status": r["status"],
+                    "note": r["change_note"],
+                    "updated_at": r["updated_at"].isoformat(),
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+async def show_order(request: web.Request) -> web.Response:
+    row = await request.app[runtime_key].db.fetchrow(
+        "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2",
+        request.match_info["shop"],
+        request.match_info["order"],
+    )
+    if row is None:
+        return _json_response({"error": "order not known"}, 404)
+    return _json_response(
+        {
+            "shop_id": row["shop_id"],
+            "order_id": row["order_id"],
+            "order_number": row["order_number"],
+            "status": row["status"],
+            "paid": row["paid"],
+            "deleted": row["deleted"],
+            "transferred_at": row["transferred_at"].isoformat() if row["transferred_at"] else None,
+            "changed_after_transfer": row["changed_after_transfer"],
+            "change_note": row["change_note"],
+            "held_reasons": list(row["held_reasons"]) if row["held_reasons"] is not None else None,
+        }
+    )
+
+
+def setup(runtime: Runtime, app: web.Application) -> None:
+    mapper = OrderMapper(load_rules(load_toml(runtime.settings.config_path)))
+    app[mapper_key] = mapper
+    runtime.handlers = {
+        OrderReceived: mapper.order_received,
+        OrderRestored: mapper.order_received,
+        OrderDeleted: mapper.order_deleted,
+    }
+    app.router.add_get("/holds", list_holds)
+    app.router.add_post("/holds/{shop}/{order}/release", release_hold)
+    app.router.add_get("/changed", list_changed)
+    app.router.add_get("/orders/{shop}/{order}", show_order)
+
+
+SPEC = ServiceSpec(
+    name=SERVICE, default_port=DEFAULT_PORT, migrations=MIGRATIONS, consumes=QUEUE, setup=setup
+)

@@ -1,0 +1,216 @@
+"""What order-mapper does with each message it consumes.
+
+A shop order is sent to the ERP once, on its first paid state. A state that cannot be mapped
+holds the order with reasons a person can act on; the next state of that order (the merchant
+fixed it in the shop) or a release maps it again. A change to an order already sent is
+recorded as "changed after transfer", and passed on as an update only when the merchant has
+turned that on (the ERP decides whether it still allows it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from ordreflyt_contracts import (
+    ErpOrderRequested,
+    OrderDeleted,
+    OrderReceived,
+    OrderRestored,
+    WooOrder,
+    decode_order,
+    new_event_fields,
+)
+from ordreflyt_contracts.erp import ErpOrder
+from ordreflyt_order_mapper.mapping import MappingHeld, map_order
+from ordreflyt_order_mapper.rules import MappingRules
+from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.db import DbConn
+
+log = logging.getLogger(__name__)
+
+_order_json = msgspec.json.Encoder(decimal_format="string")
+_fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
+
+
+def fingerprint(erp_order: ErpOrder) -> str:
+    """What the ERP would see of the order; equal fingerprints mean no change worth sending."""
+    return hashlib.sha256(_fingerprint_json.encode(erp_order)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a state, for logs, the HTTP answer of a release, and tests."""
+
+    action: str  # sent, held, changed, recorded, stale, duplicate-transfer
+    reasons: tuple[str, ...] = ()
+
+
+class OrderMapper:
+    def __init__(self, rules: MappingRules) -> None:
+        self.rules = rules
+
+    async def order_received(
+        self, event: OrderReceived | OrderRestored, ctx: HandlerContext
+    ) -> None:
+        outcome = await self.apply_state(
+            ctx, event.shop_id, event.order, restored=isinstance(event, OrderRestored)
+        )
+        log.info(
+            "order state %s: %s",
+            event.order.status,
+            outcome.action,
+            extra={"reasons": list(outcome.reasons)},
+        )
+
+    async def order_deleted(self, event: OrderDeleted, ctx: HandlerContext) -> None:
+        await ctx.conn.execute(
+            "UPDATE orders SET deleted = true, updated_at = now() WHERE shop_id = $1 AND order_id = $2",
+            event.shop_id,
+            event.shop_order_id,
+        )
+        log.info("order moved to the trash in the shop")
+
+    async def apply_state(
+        self,
+        ctx: HandlerContext,
+        shop_id: str,
+        order: WooOrder,
+        *,
+        restored: bool = False,
+        force: bool = False,
+    ) -> Outcome:
+        conn = ctx.conn
+        order_id = str(order.id)
+        # Rows are locked per order so replicas handle one order's states one at a time.
+        await conn.execute(
+            "INSERT INTO orders (shop_id, order_id, status, latest) VALUES ($1, $2, '', ''::bytea)"
+            " ON CONFLICT DO NOTHING",
+            shop_id,
+            order_id,
+        )
+        row = await conn.fetchrow(
+            "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE",
+            shop_id,
+            order_id,
+        )
+        assert row is not None
+        if _is_older(order.date_modified_gmt, row["date_modified_gmt"]) and not force:
+            return Outcome("stale")
+        paid = order.status in self.rules.paid_statuses
+        await conn.execute(
+            "UPDATE orders SET status = $3, order_number = $4, date_modified_gmt = $5, latest = $6,"
+            " paid = paid OR $7, deleted = deleted AND NOT $8, updated_at = now()"
+            " WHERE shop_id = $1 AND order_id = $2",
+            shop_id,
+            order_id,
+            order.status,
+            order.number or order_id,
+            order.date_modified_gmt,
+            _order_json.encode(order),
+            paid,
+            restored,
+        )
+        if row["transferred_at"] is None:
+            if not paid:
+                return Outcome("recorded")
+            return await self._transfer(ctx, shop_id, order, reason="released" if force else "paid")
+        return await self._after_transfer(ctx, shop_id, order, row["transferred_fingerprint"])
+
+    async def _transfer(
+        self, ctx: HandlerContext, shop_id: str, order: WooOrder, reason: str
+    ) -> Outcome:
+        try:
+            erp_order = map_order(shop_id, order, self.rules)
+        except MappingHeld as held:
+            await ctx.conn.execute(
+                "UPDATE orders SET held_reasons = $3, held_at = coalesce(held_at, now())"
+                " WHERE shop_id = $1 AND order_id = $2",
+                shop_id,
+                str(order.id),
+                held.reasons,
+            )
+            log.warning("order held: %s", "; ".join(held.reasons))
+            return Outcome("held", tuple(held.reasons))
+        await ctx.publish(
+            ErpOrderRequested(
+                **new_event_fields(shop_id, order.id),
+                action="create",
+                erp_order=erp_order,
+                reason=reason,
+            )
+        )
+        await ctx.conn.execute(
+            "UPDATE orders SET transferred_at = now(), transferred_fingerprint = $3,"
+            " held_reasons = NULL, held_at = NULL WHERE shop_id = $1 AND order_id = $2",
+            shop_id,
+            str(order.id),
+            fingerprint(erp_order),
+        )
+        return Outcome("sent")
+
+    async def _after_transfer(
+        self, ctx: HandlerContext, shop_id: str, order: WooOrder, sent_fingerprint: str | None
+    ) -> Outcome:
+        try:
+            erp_order = map_order(shop_id, order, self.rules)
+        except MappingHeld as held:
+            note = "changed after transfer; the new state cannot be mapped: " + "; ".join(
+                held.reasons
+            )
+            await _mark_changed(ctx.conn, shop_id, order, note)
+            return Outcome("changed", tuple(held.reasons))
+        if fingerprint(erp_order) == sent_fingerprint:
+            return Outcome("recorded")
+        if self.rules.apply_changes_to_erp:
+            await ctx.publish(
+                ErpOrderRequested(
+                    **new_event_fields(shop_id, order.id),
+                    action="update",
+                    erp_order=erp_order,
+                    reason="changed",
+                )
+            )
+            await ctx.conn.execute(
+                "UPDATE orders SET transferred_fingerprint = $3 WHERE shop_id = $1 AND order_id = $2",
+                shop_id,
+                str(order.id),
+                fingerprint(erp_order),
+            )
+            note = f"changed after transfer (status {order.status}); update sent to the ERP"
+        else:
+            note = f"changed after transfer (status {order.status}); not applied to the ERP"
+        await _mark_changed(ctx.conn, shop_id, order, note)
+        log.warning(note)
+        return Outcome("changed")
+
+    async def release(self, ctx: HandlerContext, shop_id: str, order_id: str) -> Outcome | None:
+        """Map a held order's latest state again (after the cause was fixed) and send it."""
+        row = await ctx.conn.fetchrow(
+            "SELECT latest, transferred_at FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE",
+            shop_id,
+            order_id,
+        )
+        if row is None or not row["latest"]:
+            return None
+        if row["transferred_at"] is not None:
+            return Outcome("duplicate-transfer")
+        order = decode_order(bytes(row["latest"]))
+        return await self._transfer(ctx, shop_id, order, reason="released")
+
+
+async def _mark_changed(conn: DbConn, shop_id: str, order: WooOrder, note: str) -> None:
+    await conn.execute(
+        "UPDATE orders SET changed_after_transfer = true, change_note = $3 WHERE shop_id = $1 AND order_id = $2",
+        shop_id,
+        str(order.id),
+        note,
+    )
+
+
+def _is_older(new: datetime | None, known: datetime | None) -> bool:
+    return new is not None and known is not None and new < known

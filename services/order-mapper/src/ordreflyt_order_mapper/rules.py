@@ -1,0 +1,305 @@
+"""The merchant's mapping rules: the `[order_mapper]` table of the TOML business config.
+
+`load_rules` checks every value and raises `SettingsError` naming `order_mapper.<key>`, so a
+wrong setting stops the service at start instead of mis-booking orders later. Money is read
+from strings (or whole numbers) into `Decimal`, never through a float: a TOML float such as
+`0.05` is refused with a message asking for a string.
+
+Keys and defaults:
+
+    [order_mapper]
+    paid_statuses = ["processing", "completed"]  # shop statuses that count as paid
+    vat_rates = ["25", "15", "12", "6", "0"]     # percent; the rates the ERP has
+    shipping = "article"                         # or "freight" (the ERP's freight field)
+    shipping_article = "FRAKT"                   # article number of shipping rows; "" = none
+    fee_article = ""                             # article number of fee rows; "" = none
+    rounding_article = ""                        # article number of the rounding row; "" = none
+    rounding_tolerance = "0.05"                  # largest difference a rounding row may absorb
+    document = "order"                           # or "invoice", "order_then_invoice"
+    stock_point = ""                             # ERP stock point code; "" = none
+    delivery_state = ""                          # "" or delivery|registration|reservation
+    external_reference = "{shop_id}-{order_id}"  # may also use {order_number}
+    apply_changes_to_erp = false                 # send edits made after the transfer
+
+    [order_mapper.vat_accounts]                  # VAT rate -> sales account
+    "25" = 3001
+
+    [order_mapper.product_accounts]              # SKU (or article number) -> sales account
+    "GAVEKORT" = 3010
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
+
+from ordreflyt_contracts.erp import DeliveryState, DocumentKind
+from ordreflyt_runtime.settings import SettingsError
+
+ShippingMode = Literal["article", "freight"]
+
+TABLE = "order_mapper"
+DEFAULT_PAID_STATUSES = ("processing", "completed")
+DEFAULT_VAT_RATES = ("25", "15", "12", "6", "0")
+SHIPPING_MODES: tuple[ShippingMode, ...] = ("article", "freight")
+DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("order", "invoice", "order_then_invoice")
+DELIVERY_STATES: tuple[DeliveryState, ...] = ("delivery", "registration", "reservation")
+# Placeholders `external_reference` may use; both of the required ones make it unique per order.
+REFERENCE_PLACEHOLDERS = ("shop_id", "order_id", "order_number")
+REQUIRED_PLACEHOLDERS = ("shop_id", "order_id")
+KNOWN_KEYS = frozenset(
+    {
+        "paid_statuses",
+        "vat_rates",
+        "vat_accounts",
+        "product_accounts",
+        "shipping",
+        "shipping_article",
+        "fee_article",
+        "rounding_article",
+        "rounding_tolerance",
+        "document",
+        "stock_point",
+        "delivery_state",
+        "external_reference",
+        "apply_changes_to_erp",
+    }
+)
+
+
+def _default_rates() -> tuple[Decimal, ...]:
+    return tuple(Decimal(rate) for rate in DEFAULT_VAT_RATES)
+
+
+@dataclass(frozen=True)
+class MappingRules:
+    """How shop orders become ERP orders for one installation (all shops share the rules)."""
+
+    paid_statuses: frozenset[str] = frozenset(DEFAULT_PAID_STATUSES)
+    vat_rates: tuple[Decimal, ...] = field(default_factory=_default_rates)
+    vat_accounts: Mapping[Decimal, int] = field(default_factory=dict)
+    product_accounts: Mapping[str, int] = field(default_factory=dict)
+    shipping: ShippingMode = "article"
+    shipping_article: str = "FRAKT"
+    fee_article: str = ""
+    rounding_article: str = ""
+    rounding_tolerance: Decimal = Decimal("0.05")
+    document: DocumentKind = "order"
+    stock_point: str = ""
+    delivery_state: DeliveryState | None = None
+    external_reference: str = "{shop_id}-{order_id}"
+    apply_changes_to_erp: bool = False
+
+    def configured_rate(self, rate: Decimal) -> Decimal | None:
+        """The configured rate equal to `rate` (so "25.00" finds "25"), or None."""
+        for configured in self.vat_rates:
+            if configured == rate:
+                return configured
+        return None
+
+    def account_for(self, article_number: str | None, rate: Decimal) -> int | None:
+        """A product's own account wins over its VAT rate's account; None lets the ERP choose."""
+        if article_number and article_number in self.product_accounts:
+            return self.product_accounts[article_number]
+        # Decimal hashes by value, so 25 finds the account configured for "25.00".
+        return self.vat_accounts.get(rate)
+
+
+def rate_text(rate: Decimal) -> str:
+    """A rate as a person writes it: 25, 12.5, 11.11 (no exponent, no trailing zeros)."""
+    text = format(rate.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _name(key: str) -> str:
+    return f"{TABLE}.{key}"
+
+
+def _text(table: Mapping[str, Any], key: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise SettingsError(f"{_name(key)} must be a string, got {value!r}")
+    return value.strip()
+
+
+def _choice(table: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _text(table, key, default)
+    if value not in allowed:
+        options = ", ".join(f'"{option}"' for option in allowed)
+        raise SettingsError(f"{_name(key)} must be one of {options}, got {value!r}")
+    return value
+
+
+def _statuses(table: Mapping[str, Any]) -> frozenset[str]:
+    value = table.get("paid_statuses", list(DEFAULT_PAID_STATUSES))
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        raise SettingsError(
+            f"{_name('paid_statuses')} must be a non-empty list of status names like "
+            f'["processing", "completed"], got {value!r}'
+        )
+    return frozenset(v.strip() for v in value)
+
+
+def _rate(value: Any, name: str) -> Decimal:
+    # A rate is not money: a TOML float such as 11.11 is read through its shortest text form,
+    # which is what the merchant wrote.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SettingsError(f'{name}: a VAT rate is a percent like "25" or "11.11", got {value!r}')
+    try:
+        rate = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise SettingsError(
+            f'{name}: a VAT rate is a percent like "25" or "11.11", got {value!r}'
+        ) from None
+    if not rate.is_finite() or rate < 0 or rate >= 100:
+        raise SettingsError(f"{name}: a VAT rate must be between 0 and 100 percent, got {value!r}")
+    return rate
+
+
+def _rates(table: Mapping[str, Any]) -> tuple[Decimal, ...]:
+    value = table.get("vat_rates", list(DEFAULT_VAT_RATES))
+    name = _name("vat_rates")
+    if not isinstance(value, list) or not value:
+        raise SettingsError(f'{name} must be a non-empty list of percents like ["25", "12", "0"]')
+    rates: list[Decimal] = []
+    for item in value:
+        rate = _rate(item, name)
+        if rate in rates:
+            raise SettingsError(f"{name} lists {rate_text(rate)} % twice")
+        rates.append(rate)
+    return tuple(rates)
+
+
+def _account(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SettingsError(f"{name} must be an account number like 3001, got {value!r}")
+    return value
+
+
+def _table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise SettingsError(f"[{_name(key)}] must be a table, got {value!r}")
+    return value
+
+
+def _dotted(key: str, value: Any) -> str:
+    """The key as written before TOML split it at its dots (`11.11` -> {"11": {"11": ...}})."""
+    while isinstance(value, dict) and len(value) == 1:
+        ((sub, value),) = value.items()
+        key = f"{key}.{sub}"
+    return key
+
+
+def _vat_accounts(table: Mapping[str, Any], rates: tuple[Decimal, ...]) -> dict[Decimal, int]:
+    accounts: dict[Decimal, int] = {}
+    for key, value in _table(table, "vat_accounts").items():
+        name = f"{_name('vat_accounts')}.{key}"
+        if isinstance(value, dict):
+            # An unquoted `11.11 = 3005` is a dotted key in TOML: a table, not a rate.
+            dotted = _dotted(key, value)
+            raise SettingsError(
+                f'{_name("vat_accounts")}.{dotted}: quote a rate with decimals: "{dotted}" = ...'
+            )
+        rate = _rate(key, name)
+        if rate not in rates:
+            configured = ", ".join(rate_text(r) for r in sorted(rates))
+            raise SettingsError(
+                f"{name}: {rate_text(rate)} % is not in {_name('vat_rates')} ({configured})"
+            )
+        if rate in accounts:
+            raise SettingsError(f"{name}: the rate {rate_text(rate)} % has two accounts")
+        accounts[rate] = _account(value, name)
+    return accounts
+
+
+def _product_accounts(table: Mapping[str, Any]) -> dict[str, int]:
+    accounts: dict[str, int] = {}
+    for key, value in _table(table, "product_accounts").items():
+        name = f"{_name('product_accounts')}.{key}"
+        if isinstance(value, dict):
+            dotted = _dotted(key, value)
+            raise SettingsError(
+                f'{_name("product_accounts")}.{dotted}: quote a SKU containing dots: "{dotted}" = ...'
+            )
+        accounts[key] = _account(value, name)
+    return accounts
+
+
+def _tolerance(table: Mapping[str, Any]) -> Decimal:
+    value = table.get("rounding_tolerance", "0.05")
+    name = _name("rounding_tolerance")
+    message = f'{name} must be a decimal string like "0.05", got {value!r}'
+    if isinstance(value, float):
+        raise SettingsError(f"{message} (write money as a string: a TOML float is not exact)")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise SettingsError(message)
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise SettingsError(message) from None
+    if not amount.is_finite() or amount < 0:
+        raise SettingsError(f"{message} (zero or more)")
+    return amount
+
+
+def _reference(table: Mapping[str, Any]) -> str:
+    name = _name("external_reference")
+    value = _text(table, "external_reference", "{shop_id}-{order_id}")
+    sample = {key: "x" for key in REFERENCE_PLACEHOLDERS}
+    try:
+        value.format(**sample)
+    except (KeyError, IndexError, ValueError):
+        allowed = ", ".join("{" + key + "}" for key in REFERENCE_PLACEHOLDERS)
+        raise SettingsError(
+            f"{name} may only use the placeholders {allowed}, got {value!r}"
+        ) from None
+    missing = [key for key in REQUIRED_PLACEHOLDERS if "{" + key + "}" not in value]
+    if missing:
+        raise SettingsError(
+            f"{name} must contain {{shop_id}} and {{order_id}} so it is unique per shop order, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def load_rules(doc: Mapping[str, Any]) -> MappingRules:
+    """The rules from the whole parsed TOML document (defaults when `[order_mapper]` is absent)."""
+    table = doc.get(TABLE, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{TABLE}] must be a table")
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        # A misspelt key would otherwise be ignored and its default used without a word.
+        raise SettingsError(
+            f"{_name(unknown[0])} is not a known setting (known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
+    rates = _rates(table)
+    apply_changes = table.get("apply_changes_to_erp", False)
+    if not isinstance(apply_changes, bool):
+        raise SettingsError(
+            f"{_name('apply_changes_to_erp')} must be true or false, got {apply_changes!r}"
+        )
+    delivery_state = _choice(table, "delivery_state", "", ("", *DELIVERY_STATES))
+    return MappingRules(
+        paid_statuses=_statuses(table),
+        vat_rates=rates,
+        vat_accounts=_vat_accounts(table, rates),
+        product_accounts=_product_accounts(table),
+        shipping=cast(ShippingMode, _choice(table, "shipping", "article", SHIPPING_MODES)),
+        shipping_article=_text(table, "shipping_article", "FRAKT"),
+        fee_article=_text(table, "fee_article", ""),
+        rounding_article=_text(table, "rounding_article", ""),
+        rounding_tolerance=_tolerance(table),
+        document=cast(DocumentKind, _choice(table, "document", "order", DOCUMENT_KINDS)),
+        stock_point=_text(table, "stock_point", ""),
+        delivery_state=cast(DeliveryState, delivery_state) if delivery_state else None,
+        external_reference=_reference(table),
+        apply_changes_to_erp=apply_changes,
+    )
