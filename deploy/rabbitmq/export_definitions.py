@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import sys
 
-import ordreflyt_intake.app  # noqa: F401  (each service module registers what it consumes)
+# Each service's module registers the queue it consumes.
+import ordreflyt_erp_writer.app  # noqa: F401
+import ordreflyt_intake.app  # noqa: F401
+import ordreflyt_order_mapper.app  # noqa: F401
 from ordreflyt_runtime.topology import CONSUMERS, export_definitions
 
 

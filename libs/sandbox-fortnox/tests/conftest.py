@@ -66,7 +66,7 @@ class Fortnox:
         body = {
             "CustomerNumber": customer_number,
             "OrderRows": [
-                {"ArticleNumber": "ULL-SOKK-42", "OrderedQuantity": 2, "Price": "119.20"}
+                {"ArticleNumber": "ULL-SOKK-1001", "OrderedQuantity": 2, "Price": "119.20"}
             ],
             **fields,
         }

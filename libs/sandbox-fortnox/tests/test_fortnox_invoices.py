@@ -15,7 +15,7 @@ async def add_invoice(fortnox: Fortnox, **fields: Any) -> dict[str, Any]:
         "CustomerNumber": customer["CustomerNumber"],
         "YourOrderNumber": "1042",
         "Freight": 39.20,
-        "InvoiceRows": [{"ArticleNumber": "ULL-LUE-GRA", "DeliveredQuantity": "2"}],
+        "InvoiceRows": [{"ArticleNumber": "STR-LUE-1002", "DeliveredQuantity": "2"}],
         **fields,
     }
     status, answer = await fortnox.post("/3/invoices", {"Invoice": body})
@@ -28,7 +28,7 @@ async def test_an_invoice_is_created_unbooked_and_unpaid(fortnox: Fortnox) -> No
     invoice = await add_invoice(fortnox)
     assert isinstance(invoice["DocumentNumber"], str)
     assert invoice["InvoiceRows"][0]["DeliveredQuantity"] == "2.00"
-    assert invoice["Total"] == Decimal("647.00")  # (2 x 239.20 + 39.20) x 1.25
+    assert invoice["Total"] == Decimal("796.50")  # (2 x 299.00 + 39.20) x 1.25
     assert invoice["Balance"] == invoice["Total"]
     assert invoice["Booked"] is False
     assert invoice["Credit"] is False
@@ -43,7 +43,7 @@ async def test_invoice_rows_have_no_ordered_quantity(fortnox: Fortnox) -> None:
         {
             "Invoice": {
                 "CustomerNumber": customer["CustomerNumber"],
-                "InvoiceRows": [{"ArticleNumber": "VOTT-S", "OrderedQuantity": 1}],
+                "InvoiceRows": [{"ArticleNumber": "T-SKJ-1005-S", "OrderedQuantity": 1}],
             }
         },
     )
@@ -106,7 +106,7 @@ async def test_invoice_filters_and_search(fortnox: Fortnox) -> None:
 
 async def test_a_direct_invoice_takes_stock_and_its_credit_brings_it_back(fortnox: Fortnox) -> None:
     async def in_stock() -> Decimal:
-        _, body = await fortnox.get("/3/articles/ULL-LUE-GRA")
+        _, body = await fortnox.get("/3/articles/STR-LUE-1002")
         quantity: Decimal = body["Article"]["QuantityInStock"]
         return quantity
 

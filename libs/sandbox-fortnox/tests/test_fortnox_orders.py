@@ -21,8 +21,8 @@ async def test_an_order_is_created_with_string_numbers_and_computed_totals(
                 "ExternalInvoiceReference1": "woo-1001",
                 "Freight": "39.20",
                 "OrderRows": [
-                    {"ArticleNumber": "ULL-SOKK-42", "OrderedQuantity": "2", "Price": 119.20},
-                    {"ArticleNumber": "BOK-STRIKK", "OrderedQuantity": 1},
+                    {"ArticleNumber": "ULL-SOKK-1001", "OrderedQuantity": "2", "Price": 119.20},
+                    {"ArticleNumber": "BOK-NORD-1014", "OrderedQuantity": 1},
                 ],
             }
         },
@@ -39,14 +39,14 @@ async def test_an_order_is_created_with_string_numbers_and_computed_totals(
     assert first["DeliveredQuantity"] == "0.00"
     assert first["Total"] == Decimal("238.40")
     # The book takes its price (without VAT), VAT rate and description from the article.
-    assert book["Price"] == Decimal("329.25")
+    assert book["Price"] == Decimal("399.00")
     assert book["VAT"] == 6
-    assert book["Description"] == "Strikkebok, klassiske mønstre"
-    # Net 238.40 + 329.25 + 39.20; VAT 25 % of 238.40 + 39.20 (freight follows the highest
-    # row rate) and 6 % of 329.25.
-    assert order["Net"] == Decimal("606.85")
-    assert order["TotalVAT"] == Decimal("69.40") + Decimal("19.76")
-    assert order["Total"] == Decimal("606.85") + Decimal("89.16")
+    assert book["Description"] == "Kokebok: Nordisk mat"
+    # Net 238.40 + 399.00 + 39.20; VAT 25 % of 238.40 + 39.20 (freight follows the highest
+    # row rate) and 6 % of 399.00.
+    assert order["Net"] == Decimal("676.60")
+    assert order["TotalVAT"] == Decimal("69.40") + Decimal("23.94")
+    assert order["Total"] == Decimal("676.60") + Decimal("93.34")
 
 
 async def test_totals_of_an_order_with_vat_included(fortnox: Fortnox) -> None:
@@ -56,7 +56,7 @@ async def test_totals_of_an_order_with_vat_included(fortnox: Fortnox) -> None:
         VATIncluded=True,
         Freight=49,
         OrderRows=[
-            {"ArticleNumber": "ULL-SOKK-42", "OrderedQuantity": 2},
+            {"ArticleNumber": "ULL-SOKK-1001", "OrderedQuantity": 2},
             {
                 "Description": "Gavepapir",
                 "OrderedQuantity": 1,
@@ -67,11 +67,11 @@ async def test_totals_of_an_order_with_vat_included(fortnox: Fortnox) -> None:
         ],
     )
     socks, wrapping = order["OrderRows"]
-    assert socks["Price"] == Decimal("149.00")  # the article's price with VAT added
+    assert socks["Price"] == Decimal("186.25")  # the article's price (149.00) with VAT added
     assert wrapping["Total"] == Decimal("9.00")
-    assert order["Total"] == Decimal("356.00")  # 298 + 9 + 49, VAT included
-    assert order["TotalVAT"] == Decimal("71.20")  # 356 * 25 / 125
-    assert order["Net"] == Decimal("284.80")
+    assert order["Total"] == Decimal("430.50")  # 372.50 + 9 + 49, VAT included
+    assert order["TotalVAT"] == Decimal("86.10")  # 430.50 * 25 / 125
+    assert order["Net"] == Decimal("344.40")
 
 
 async def test_money_keeps_its_exact_digits(fortnox: Fortnox) -> None:
@@ -171,13 +171,13 @@ async def test_an_order_can_be_edited_and_its_rows_replaced(fortnox: Fortnox) ->
         {
             "Order": {
                 "Remarks": "Ring før levering",
-                "OrderRows": [{"ArticleNumber": "VOTT-M", "OrderedQuantity": 1}],
+                "OrderRows": [{"ArticleNumber": "T-SKJ-1005-M", "OrderedQuantity": 1}],
             }
         },
     )
     order = body["Order"]
     assert order["Remarks"] == "Ring før levering"
-    assert [r["ArticleNumber"] for r in order["OrderRows"]] == ["VOTT-M"]
+    assert [r["ArticleNumber"] for r in order["OrderRows"]] == ["T-SKJ-1005-M"]
     assert order["ExternalInvoiceReference1"] == ""
 
 

@@ -61,24 +61,40 @@ async def test_updating_a_customer(fortnox: Fortnox) -> None:
 async def test_the_seeded_catalogue_looks_like_a_nordic_shop(fortnox: Fortnox) -> None:
     _, body = await fortnox.get("/3/articles", limit="500")
     articles = body["Articles"]
-    assert len(articles) == 40
+    # 40 products: 28 simple ones and 12 variable ones with 28 variations between them.
+    assert len(articles) == 56
     numbers = {a["ArticleNumber"] for a in articles}
-    assert "ULL-SOKK-42" in numbers
+    assert {"ULL-SOKK-1001", "REGN-JAKKE-1003-XL", "ULL-GENSER-1011-GRA"} <= numbers
+    assert "REGN-JAKKE-1003" not in numbers  # a variable product is not sold itself
     assert all(re.fullmatch(r"[A-Z0-9-]+", n) for n in numbers)
-    assert {a["VAT"] for a in articles} == {25, 12, 6}
-    socks = next(a for a in articles if a["ArticleNumber"] == "ULL-SOKK-42")
+    assert {a["VAT"] for a in articles} == {25, 12, 6, 0}
+    socks = next(a for a in articles if a["ArticleNumber"] == "ULL-SOKK-1001")
+    assert (socks["Description"], socks["SalesPrice"], socks["Weight"]) == (
+        "Ullsokker",
+        Decimal("149.00"),
+        100,
+    )
+    assert socks["StockGoods"] is True
+    assert socks["QuantityInStock"] >= 120
     assert socks["DisposableQuantity"] == socks["QuantityInStock"] - socks["ReservedQuantity"]
+    # Gift cards and tickets are not kept in stock.
+    gift_card = next(a for a in articles if a["ArticleNumber"] == "GAVEKORT-500-1010")
+    assert (gift_card["VAT"], gift_card["StockGoods"], gift_card["QuantityInStock"]) == (
+        0,
+        False,
+        0,
+    )
 
 
 async def test_article_search_and_create(fortnox: Fortnox) -> None:
-    _, body = await fortnox.get("/3/articles", articlenumber="sokk-4")
+    _, body = await fortnox.get("/3/articles", articlenumber="t-skj-1")
     assert {a["ArticleNumber"] for a in body["Articles"]} == {
-        "ULL-SOKK-40",
-        "ULL-SOKK-42",
-        "ULL-SOKK-44",
-        "ULL-SOKK-46",
-        "TURSOKK-42-44",
-        "TURSOKK-45-47",
+        "T-SKJ-1005-S",
+        "T-SKJ-1005-M",
+        "T-SKJ-1005-L",
+        "T-SKJ-1025-S",
+        "T-SKJ-1025-M",
+        "T-SKJ-1025-L",
     }
     status, body = await fortnox.post(
         "/3/articles",
@@ -97,9 +113,9 @@ async def test_article_search_and_create(fortnox: Fortnox) -> None:
 
 
 async def test_article_stock_is_read_only_with_the_warehouse_module(fortnox: Fortnox) -> None:
-    _, before = await fortnox.get("/3/articles/VOTT-L")
+    _, before = await fortnox.get("/3/articles/T-SKJ-1005-L")
     _, after = await fortnox.put(
-        "/3/articles/VOTT-L", {"Article": {"QuantityInStock": 999, "Unit": "par"}}
+        "/3/articles/T-SKJ-1005-L", {"Article": {"QuantityInStock": 999, "Unit": "par"}}
     )
     assert after["Article"]["Unit"] == "par"
     assert after["Article"]["QuantityInStock"] == before["Article"]["QuantityInStock"]
@@ -107,14 +123,14 @@ async def test_article_stock_is_read_only_with_the_warehouse_module(fortnox: For
 
 async def test_reset_restores_the_started_state(fortnox: Fortnox) -> None:
     await fortnox.add_customer()
-    await fortnox.put("/3/articles/VOTT-L", {"Article": {"Description": "Endret"}})
+    await fortnox.put("/3/articles/T-SKJ-1005-L", {"Article": {"Description": "Endret"}})
     assert (await fortnox.post("/_sandbox/reset"))[0] == 200
     _, state = await fortnox.get("/_sandbox/state")
     assert state["customers"] == []
-    assert len(state["articles"]) == 40
+    assert len(state["articles"]) == 56
     assert (
-        next(a for a in state["articles"] if a["ArticleNumber"] == "VOTT-L")["Description"]
-        == "Ullvott str L"
+        next(a for a in state["articles"] if a["ArticleNumber"] == "T-SKJ-1005-L")["Description"]
+        == "T-skjorte - L"
     )
     # Tokens survive a reset.
     assert (await fortnox.get("/3/customers"))[0] == 200

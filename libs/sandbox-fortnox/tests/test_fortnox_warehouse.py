@@ -28,26 +28,26 @@ async def test_stock_points_are_listed(fortnox: Fortnox) -> None:
 
 
 async def test_an_article_s_stock_is_the_sum_of_its_stock_points(fortnox: Fortnox) -> None:
-    await set_stock(fortnox, "ULL-SOKK-42", "HUVUD", 10)
-    await set_stock(fortnox, "ULL-SOKK-42", "BUTIK", 3)
-    await set_stock(fortnox, "ULL-SOKK-42", "RESERV", 0)
-    rows = await balances(fortnox, "ULL-SOKK-42")
+    await set_stock(fortnox, "ULL-SOKK-1001", "HUVUD", 10)
+    await set_stock(fortnox, "ULL-SOKK-1001", "BUTIK", 3)
+    await set_stock(fortnox, "ULL-SOKK-1001", "RESERV", 0)
+    rows = await balances(fortnox, "ULL-SOKK-1001")
     assert {code: row["InStock"] for code, row in rows.items()} == {
         "HUVUD": 10,
         "BUTIK": 3,
         "RESERV": 0,
     }
     assert rows["HUVUD"]["AvailableStock"] == 10
-    _, body = await fortnox.get("/3/articles/ULL-SOKK-42")
+    _, body = await fortnox.get("/3/articles/ULL-SOKK-1001")
     assert body["Article"]["QuantityInStock"] == 13
     _, rows = await fortnox.get(
         "/api/warehouse/status-v1/stockbalance",
-        itemIds="ULL-SOKK-42,VOTT-S",
+        itemIds="ULL-SOKK-1001,T-SKJ-1005-S",
         stockPointCodes="BUTIK",
     )
     assert {(r["ItemId"], r["StockPointCode"]) for r in rows} == {
-        ("ULL-SOKK-42", "BUTIK"),
-        ("VOTT-S", "BUTIK"),
+        ("ULL-SOKK-1001", "BUTIK"),
+        ("T-SKJ-1005-S", "BUTIK"),
     }
     assert (await fortnox.get("/api/warehouse/status-v1/stockbalance", stockPointCodes="LAGER9"))[
         0
@@ -55,58 +55,58 @@ async def test_an_article_s_stock_is_the_sum_of_its_stock_points(fortnox: Fortno
 
 
 async def test_setting_stock_bumps_last_modified(fortnox: Fortnox) -> None:
-    await set_stock(fortnox, "VOTT-S", "HUVUD", 5)
+    await set_stock(fortnox, "T-SKJ-1005-S", "HUVUD", 5)
     _, body = await fortnox.get(
-        "/3/articles", lastmodified="2000-01-01 00:00", articlenumber="VOTT-S"
+        "/3/articles", lastmodified="2000-01-01 00:00", articlenumber="T-SKJ-1005-S"
     )
     stamp = body["Articles"][0]["LastModified"]
     _, body = await fortnox.get("/3/articles", lastmodified=stamp)
-    assert "VOTT-S" in [a["ArticleNumber"] for a in body["Articles"]]
+    assert "T-SKJ-1005-S" in [a["ArticleNumber"] for a in body["Articles"]]
 
 
 async def test_orders_move_stock_of_their_stock_point(fortnox: Fortnox) -> None:
-    await set_stock(fortnox, "ULL-SOKK-42", "HUVUD", 10)
-    await set_stock(fortnox, "ULL-SOKK-42", "BUTIK", 5)
-    await set_stock(fortnox, "ULL-SOKK-42", "RESERV", 0)
+    await set_stock(fortnox, "ULL-SOKK-1001", "HUVUD", 10)
+    await set_stock(fortnox, "ULL-SOKK-1001", "BUTIK", 5)
+    await set_stock(fortnox, "ULL-SOKK-1001", "RESERV", 0)
     customer = (await fortnox.add_customer())["CustomerNumber"]
     delivered = await fortnox.add_order(customer, DeliveryState="delivery", StockPointCode="BUTIK")
     assert delivered["OrderRows"][0]["DeliveredQuantity"] == "2.00"
     reserved = await fortnox.add_order(customer, DeliveryState="reservation")
     await fortnox.add_order(customer, DeliveryState="registration")
-    rows = await balances(fortnox, "ULL-SOKK-42")
+    rows = await balances(fortnox, "ULL-SOKK-1001")
     assert rows["BUTIK"]["InStock"] == 3
     assert (
         rows["HUVUD"]["InStock"],
         rows["HUVUD"]["ReservedStock"],
         rows["HUVUD"]["AvailableStock"],
     ) == (10, 2, 8)
-    _, article = await fortnox.get("/3/articles/ULL-SOKK-42")
+    _, article = await fortnox.get("/3/articles/ULL-SOKK-1001")
     assert article["Article"]["ReservedQuantity"] == 2
     assert article["Article"]["DisposableQuantity"] == 11
 
     # Cancelling gives back what the order took or reserved.
     await fortnox.ok("PUT", f"/3/orders/{delivered['DocumentNumber']}/cancel")
     await fortnox.ok("PUT", f"/3/orders/{reserved['DocumentNumber']}/cancel")
-    rows = await balances(fortnox, "ULL-SOKK-42")
+    rows = await balances(fortnox, "ULL-SOKK-1001")
     assert (rows["BUTIK"]["InStock"], rows["HUVUD"]["ReservedStock"]) == (5, 0)
 
 
 async def test_a_warehouse_worker_delivers_with_tracking_numbers(fortnox: Fortnox) -> None:
-    await set_stock(fortnox, "ULL-SOKK-42", "HUVUD", 10)
+    await set_stock(fortnox, "ULL-SOKK-1001", "HUVUD", 10)
     customer = (await fortnox.add_customer())["CustomerNumber"]
     order = await fortnox.add_order(
         customer,
         DeliveryState="reservation",
         OrderRows=[
-            {"ArticleNumber": "ULL-SOKK-42", "OrderedQuantity": 3},
-            {"ArticleNumber": "VOTT-M", "OrderedQuantity": 1},
+            {"ArticleNumber": "ULL-SOKK-1001", "OrderedQuantity": 3},
+            {"ArticleNumber": "T-SKJ-1005-M", "OrderedQuantity": 1},
         ],
     )
     number = order["DocumentNumber"]
     _, body = await fortnox.post(
         f"/_sandbox/orders/{number}/deliver",
         {
-            "rows": {"ULL-SOKK-42": 2},
+            "rows": {"ULL-SOKK-1001": 2},
             "tracking": [{"number": "00370712345678901234", "carrier": "PostNord"}],
         },
     )
@@ -116,7 +116,7 @@ async def test_a_warehouse_worker_delivers_with_tracking_numbers(fortnox: Fortno
     assert partly["Shipments"][0]["Parcels"] == [
         {"TrackingNumber": "00370712345678901234", "Carrier": "PostNord"}
     ]
-    rows = await balances(fortnox, "ULL-SOKK-42")
+    rows = await balances(fortnox, "ULL-SOKK-1001")
     assert (rows["HUVUD"]["InStock"], rows["HUVUD"]["ReservedStock"]) == (8, 1)
 
     _, body = await fortnox.post(
@@ -125,15 +125,15 @@ async def test_a_warehouse_worker_delivers_with_tracking_numbers(fortnox: Fortno
     done = body["Order"]
     assert done["DeliveryState"] == "delivery"
     assert [s["Rows"] for s in done["Shipments"]] == [
-        {"ULL-SOKK-42": "2.00"},
-        {"ULL-SOKK-42": "1.00", "VOTT-M": "1.00"},
+        {"ULL-SOKK-1001": "2.00"},
+        {"ULL-SOKK-1001": "1.00", "T-SKJ-1005-M": "1.00"},
     ]
-    rows = await balances(fortnox, "ULL-SOKK-42")
+    rows = await balances(fortnox, "ULL-SOKK-1001")
     assert (rows["HUVUD"]["InStock"], rows["HUVUD"]["ReservedStock"]) == (7, 0)
     _, body = await fortnox.get("/3/orders", lastmodified=done["LastModified"])
     assert [o["DocumentNumber"] for o in body["Orders"]] == [number]
 
-    too_many = {"rows": {"VOTT-M": 1}}
+    too_many = {"rows": {"T-SKJ-1005-M": 1}}
     assert (await fortnox.post(f"/_sandbox/orders/{number}/deliver", too_many))[0] == 400
     five = {"tracking": [{"number": str(i), "carrier": "Bring"} for i in range(5)]}
     assert (await fortnox.post(f"/_sandbox/orders/{number}/deliver", five))[0] == 400
@@ -155,7 +155,7 @@ async def test_without_the_module_the_warehouse_routes_need_a_licence(
     status, body = await fortnox.get("/api/warehouse/stockpoints-v1")
     assert (status, body["ErrorInformation"]["code"]) == (403, 2001103)
     # Articles then keep one stock, which clients may set directly.
-    _, body = await fortnox.put("/3/articles/VOTT-S", {"Article": {"QuantityInStock": "7"}})
+    _, body = await fortnox.put("/3/articles/T-SKJ-1005-S", {"Article": {"QuantityInStock": "7"}})
     assert body["Article"]["QuantityInStock"] == Decimal(7)
     customer = (await fortnox.add_customer())["CustomerNumber"]
     status, body = await fortnox.post(
@@ -165,17 +165,17 @@ async def test_without_the_module_the_warehouse_routes_need_a_licence(
 
 
 async def test_moving_an_order_to_delivery_delivers_it_in_full(fortnox: Fortnox) -> None:
-    await set_stock(fortnox, "VOTT-S", "HUVUD", 4)
+    await set_stock(fortnox, "T-SKJ-1005-S", "HUVUD", 4)
     customer = (await fortnox.add_customer())["CustomerNumber"]
     order = await fortnox.add_order(
         customer,
         DeliveryState="reservation",
-        OrderRows=[{"ArticleNumber": "VOTT-S", "OrderedQuantity": 3}],
+        OrderRows=[{"ArticleNumber": "T-SKJ-1005-S", "OrderedQuantity": 3}],
     )
-    assert (await balances(fortnox, "VOTT-S"))["HUVUD"]["ReservedStock"] == 3
+    assert (await balances(fortnox, "T-SKJ-1005-S"))["HUVUD"]["ReservedStock"] == 3
     _, body = await fortnox.put(
         f"/3/orders/{order['DocumentNumber']}", {"Order": {"DeliveryState": "delivery"}}
     )
     assert body["Order"]["OrderRows"][0]["DeliveredQuantity"] == "3.00"
-    row = (await balances(fortnox, "VOTT-S"))["HUVUD"]
+    row = (await balances(fortnox, "T-SKJ-1005-S"))["HUVUD"]
     assert (row["InStock"], row["ReservedStock"]) == (1, 0)

@@ -81,6 +81,7 @@ async def shop() -> AsyncIterator[Shop]:
         *, manual_clock: bool = True, **settings: Any
     ) -> TestClient[web.Request, web.Application]:
         settings.setdefault("seed", 7)
+        settings.setdefault("order_seed", 7)
         app = make_app(WooSettings(**settings))
         if manual_clock:
             app[store_key].clock = Clock()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ordreflyt_sandbox_woocommerce.__main__ import add_arguments, settings_from
+from ordreflyt_sandbox_woocommerce.settings import WooSettings
 
 
 async def test_fault_rule_applies_then_expires(shop: Any, h: Any) -> None:
@@ -72,3 +73,56 @@ def test_command_line_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         _parse([])
     with pytest.raises(SystemExit, match="--webhook-topics"):
         _parse(["--orders-per-second", "1", "--webhook-topics", "order.exploded"])
+
+
+def test_catalogue_seed_order_seed_and_countries_from_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = _parse([])
+    assert (defaults.products, defaults.seed, defaults.order_seed) == (40, 1, None)
+    assert defaults.countries == ("NO", "SE")
+    settings = _parse(["--countries", "se", "--seed", "random", "--order-seed", "5"])
+    assert (settings.countries, settings.seed, settings.order_seed) == (("SE",), None, 5)
+    monkeypatch.setenv("WOO_COUNTRIES", "SE,NO")
+    monkeypatch.setenv("WOO_PRODUCTS", "12")
+    monkeypatch.setenv("WOO_SEED", "9")
+    settings = _parse([])
+    assert (settings.countries, settings.products, settings.seed) == (("SE", "NO"), 12, 9)
+    assert _parse(["--countries", "NO"]).countries == ("NO",)
+    monkeypatch.setenv("WOO_COUNTRIES", "SE,DK")
+    with pytest.raises(SystemExit, match="WOO_COUNTRIES"):
+        _parse([])
+    with pytest.raises(SystemExit, match="--countries"):
+        _parse(["--countries", ","])
+    with pytest.raises(ValueError, match="countries"):
+        WooSettings(countries=("FI",))
+
+
+async def test_swedish_sample_orders_only(shop: Any, h: Any) -> None:
+    client = await shop(countries=("SE",))
+    for _ in range(8):
+        order = await h.order(client)
+        assert order["billing"]["country"] == "SE"
+        assert order["currency"] == "SEK"
+        assert {t["rate_code"] for t in order["tax_lines"]} <= {"SE-MOMS-1"}
+    state = await (await client.get("/_sandbox/state")).json()
+    assert state["generator"]["countries"] == ["SE"]
+    # A request may name its own countries; an unknown one is refused.
+    assert (await h.order(client, countries=["NO"]))["currency"] == "NOK"
+    refused = await client.post("/_sandbox/orders", json={"countries": ["DK"]})
+    assert (refused.status, (await refused.json())["code"]) == (400, "sandbox_invalid_country")
+
+
+async def test_the_generator_s_countries_can_change_until_reset(shop: Any, h: Any) -> None:
+    client = await shop()
+    changed = await client.post("/_sandbox/generator", json={"countries": ["SE"]})
+    assert await changed.json() == {"orders_per_second": 0, "countries": ["SE"]}
+    assert {(await h.order(client))["currency"] for _ in range(6)} == {"SEK"}
+    bad = await client.post("/_sandbox/generator", json={"countries": "SE", "orders_per_second": 1})
+    assert bad.status == 400
+    assert (await client.post("/_sandbox/generator", json={})).status == 400
+    state = await (await client.get("/_sandbox/state")).json()
+    assert state["generator"] == {"orders_per_second": 0, "placed": 0, "countries": ["SE"]}
+    await client.post("/_sandbox/reset")
+    state = await (await client.get("/_sandbox/state")).json()
+    assert state["generator"]["countries"] == ["NO", "SE"]

@@ -33,3 +33,11 @@ def test_malformed_body_limit_is_named() -> None:
         load_intake_config(
             {"shops": {"demo": {"webhook_secret": "s"}}}, env={"INTAKE_MAX_BODY_BYTES": "1MB"}
         )
+
+
+def test_paid_statuses_come_from_the_order_mapper_rules_unless_intake_overrides() -> None:
+    shops = {"demo": {"webhook_secret": "s"}}
+    doc = {"shops": shops, "order_mapper": {"paid_statuses": ["processing", "shipped"]}}
+    assert load_intake_config(doc, env={}).paid_statuses == {"processing", "shipped"}
+    doc["intake"] = {"paid_statuses": ["completed"]}
+    assert load_intake_config(doc, env={}).paid_statuses == {"completed"}

@@ -4,7 +4,9 @@ Each setting is a flag, with an environment variable as fallback:
 `FORTNOX_ACCESS_TOKEN` and `FORTNOX_REFRESH_TOKEN` (comma lists allowed), `FORTNOX_CLIENT_ID`,
 `FORTNOX_CLIENT_SECRET`, `FORTNOX_RATE_LIMIT` (an integer or `off`),
 `FORTNOX_RATE_WINDOW_SECONDS`, `FORTNOX_TOKEN_LIFETIME_SECONDS`, `FORTNOX_WAREHOUSE` (on/off),
-`FORTNOX_STOCK_POINTS` (comma list) and `FORTNOX_SEED_ARTICLES`. A malformed value stops the
+`FORTNOX_STOCK_POINTS` (comma list), `FORTNOX_PRODUCTS` and `FORTNOX_SEED` (an integer or
+`random`). `--products` and `--seed` take the same values as the sandbox shop's flags of those
+names: equal values give an article for every SKU the shop sells. A malformed value stops the
 start with a message naming the setting. Host and port: `--host`/`--port`, `HTTP_HOST`/`HTTP_PORT`.
 """
 
@@ -49,6 +51,12 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError("must be 0 or more")
     return value
+
+
+def _seed(raw: str) -> int | None:
+    if raw.strip().lower() == "random":
+        return None
+    return int(raw.strip())
 
 
 def _positive_float(raw: str) -> float:
@@ -121,12 +129,13 @@ _OPTIONS: list[tuple[str, str, str, Callable[[str], object], str]] = [
         "a comma list of codes",
     ),
     (
-        "--seed-articles",
-        "FORTNOX_SEED_ARTICLES",
-        "seed_articles",
+        "--products",
+        "FORTNOX_PRODUCTS",
+        "catalogue_products",
         _non_negative_int,
         "an integer >= 0",
     ),
+    ("--seed", "FORTNOX_SEED", "seed", _seed, "an integer or 'random'"),
 ]
 
 

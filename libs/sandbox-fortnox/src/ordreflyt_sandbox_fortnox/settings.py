@@ -1,10 +1,12 @@
-"""What a sandbox Fortnox is started with: credentials, rate limit, warehouse module, seed size."""
+"""What a sandbox Fortnox is started with: credentials, rate limit, warehouse module, catalogue."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from ordreflyt_sandbox_kit.catalogue import DEFAULT_PRODUCTS, DEFAULT_SEED
 
 
 @dataclass
@@ -20,7 +22,12 @@ class FortnoxSettings:
     # The warehouse ("Lager") module: stock points and per-point balances.
     warehouse: bool = True
     stock_points: list[str] = field(default_factory=lambda: ["HUVUD", "BUTIK", "RESERV"])
-    seed_articles: int = 40
+    # The shared catalogue the articles are seeded from, as the sandbox shop's `products` and
+    # `seed`: the same values give an article for every SKU the shop sells. Variations come on
+    # top of the products, so there are more articles than products.
+    catalogue_products: int = DEFAULT_PRODUCTS
+    # Seeds the stock balances too; None = different every start (the articles stay the same).
+    seed: int | None = DEFAULT_SEED
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
@@ -40,8 +47,8 @@ class FortnoxSettings:
             raise ValueError("stock_points must name at least one stock point, none of them empty")
         if len(set(self.stock_points)) != len(self.stock_points):
             raise ValueError(f"stock_points must not repeat a code: {self.stock_points}")
-        if self.seed_articles < 0:
-            raise ValueError(f"seed_articles must be 0 or more, got {self.seed_articles}")
+        if self.catalogue_products < 0:
+            raise ValueError(f"catalogue_products must be 0 or more, got {self.catalogue_products}")
         if not self.client_id or not self.client_secret:
             raise ValueError("client_id and client_secret must not be empty")
 

@@ -21,7 +21,7 @@ from ordreflyt_sandbox_fortnox.errors import (
     not_found,
 )
 from ordreflyt_sandbox_fortnox.models import Article, Customer, Invoice, Order, SalesDocument
-from ordreflyt_sandbox_fortnox.seed import seed_catalogue
+from ordreflyt_sandbox_fortnox.seed import seed_articles
 from ordreflyt_sandbox_fortnox.settings import FortnoxSettings
 from ordreflyt_sandbox_fortnox.stock import Movement, StockLedger
 
@@ -54,7 +54,8 @@ class Store:
             "order": FIRST_ORDER_NUMBER,
             "invoice": FIRST_INVOICE_NUMBER,
         }
-        for seeded in seed_catalogue(self.settings.seed_articles, points, self.now()):
+        settings = self.settings
+        for seeded in seed_articles(settings.catalogue_products, settings.seed, points, self.now()):
             self.articles[seeded.article.article_number] = seeded.article
             for point, quantity in seeded.balances.items():
                 self.stock.set_in_stock(seeded.article.article_number, point, quantity)

@@ -1,10 +1,14 @@
-"""Pieces every sandbox emulator shares: fault injection, the `/_sandbox` control routes and a runner.
+"""Pieces every sandbox emulator shares: fault injection, the `/_sandbox` control routes, a runner
+and the product catalogue.
 
 The emulators stand in for outside systems (WooCommerce, Fortnox) in tests and demos. Tests steer
 them over HTTP: read their state, reset it, and inject faults (error statuses, latency, hangs).
+Both build their products from `catalogue.nordic_catalogue(size, seed)`, so a shop and an ERP
+started with the same size and seed sell and stock the same SKUs.
 """
 
+from ordreflyt_sandbox_kit.catalogue import Catalogue, nordic_catalogue
 from ordreflyt_sandbox_kit.faults import FaultRule, Faults, faults_key
 from ordreflyt_sandbox_kit.runner import run_emulator
 
-__all__ = ["FaultRule", "Faults", "faults_key", "run_emulator"]
+__all__ = ["Catalogue", "FaultRule", "Faults", "faults_key", "nordic_catalogue", "run_emulator"]

@@ -66,7 +66,16 @@ class FaultRule:
 
 
 def _rule_from_json(body: dict[str, Any]) -> FaultRule:
-    allowed = {"status", "latency_ms", "timeout", "count", "seconds", "path_prefix", "methods", "after"}
+    allowed = {
+        "status",
+        "latency_ms",
+        "timeout",
+        "count",
+        "seconds",
+        "path_prefix",
+        "methods",
+        "after",
+    }
     unknown = set(body) - allowed
     if unknown:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}; allowed: {sorted(allowed)}")

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ordreflyt_sandbox_kit import run_emulator
 from ordreflyt_sandbox_woocommerce.app import WebhookSpec, WooSettings, make_app
+from ordreflyt_sandbox_woocommerce.settings import check_countries
 from ordreflyt_sandbox_woocommerce.webhooks import DEFAULT_TOPICS, VALID_TOPICS
 
 T = TypeVar("T")
@@ -73,6 +74,16 @@ def _topics(raw: str) -> tuple[str, ...]:
     return topics
 
 
+def _seed(raw: str) -> int | None:
+    if raw.strip().lower() == "random":
+        return None
+    return int(raw)
+
+
+def _countries(raw: str) -> tuple[str, ...]:
+    return check_countries([c for c in raw.split(",") if c.strip()])
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -86,11 +97,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consumer-secret", help="default: WOO_CONSUMER_SECRET or cs_sandbox")
     parser.add_argument("--shop-url", help="default: WOO_SHOP_URL or http://127.0.0.1:8100/")
     parser.add_argument("--orders-per-second", help="default: WOO_ORDERS_PER_SECOND or 0 (off)")
-    parser.add_argument("--products", help="catalogue size, default 40")
+    parser.add_argument("--products", help="catalogue size (WOO_PRODUCTS), default 40")
     parser.add_argument("--webhook-url", help="register a webhook at start (WOO_WEBHOOK_URL)")
     parser.add_argument("--webhook-secret", help="its secret (WOO_WEBHOOK_SECRET)")
     parser.add_argument("--webhook-topics", help=f"default: {','.join(DEFAULT_TOPICS)}")
-    parser.add_argument("--seed", help="seed for catalogue and sample orders")
+    parser.add_argument(
+        "--seed", help="catalogue seed (WOO_SEED), default 1; 'random' = new every start"
+    )
+    parser.add_argument(
+        "--order-seed", help="sample-order seed (WOO_ORDER_SEED), default: new every start"
+    )
+    parser.add_argument(
+        "--countries", help="sample-order countries (WOO_COUNTRIES), default NO,SE; e.g. SE"
+    )
     parser.add_argument("--prices-include-tax", help="true/false, default false")
 
 
@@ -124,9 +143,22 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
         orders_per_second=_setting(
             args, "orders-per-second", "WOO_ORDERS_PER_SECOND", 0.0, _rate, "a number >= 0"
         ),
-        products=_setting(args, "products", None, defaults.products, _count, "an integer >= 0"),
+        products=_setting(
+            args, "products", "WOO_PRODUCTS", defaults.products, _count, "an integer >= 0"
+        ),
         webhooks=webhooks,
-        seed=_setting(args, "seed", None, None, int, "an integer"),
+        seed=_setting(args, "seed", "WOO_SEED", defaults.seed, _seed, "an integer or 'random'"),
+        order_seed=_setting(
+            args, "order-seed", "WOO_ORDER_SEED", None, _seed, "an integer or 'random'"
+        ),
+        countries=_setting(
+            args,
+            "countries",
+            "WOO_COUNTRIES",
+            defaults.countries,
+            _countries,
+            "a comma-separated list of NO and SE",
+        ),
         prices_include_tax=_setting(
             args, "prices-include-tax", None, False, _bool, "true or false"
         ),

@@ -60,16 +60,15 @@ def make_app(settings: WooSettings) -> web.Application:
     app = web.Application(
         middlewares=[faults.middleware, errors_middleware, auth_middleware, events_middleware]
     )
-    rng = random.Random(settings.seed)
     store = Store(
         custom_statuses=settings.custom_statuses, prices_include_tax=settings.prices_include_tax
     )
     site = Site(settings.shop_url, ZoneInfo(settings.timezone))
-    sandbox.seed_shop(store, settings, rng)
+    sandbox.seed_shop(store, settings)
     dispatcher = Dispatcher(
         store, site, timeout=settings.delivery_timeout, max_failures=settings.max_delivery_failures
     )
-    samples = SampleOrders(store, rng)
+    samples = SampleOrders(store, random.Random(settings.order_seed), settings.countries)
     app[settings_key] = settings
     app[store_key] = store
     app[site_key] = site

@@ -2,7 +2,9 @@
 
 A sample order is a Norwegian (NOK) or Swedish (SEK) customer buying 1-5 catalogue items,
 sometimes with a coupon, a taxed flat-rate or free shipping, sometimes an invoice fee, paying
-with Klarna, Vipps or a card. It takes two steps, each its own unit of work with its own
+with Klarna, Vipps or a card. The customer comes from one of the configured `countries` (NO six
+times in ten when both are allowed); `countries=("SE",)` gives Swedish orders only, in SEK at
+Swedish VAT, as a demo against Fortnox wants. It takes two steps, each its own unit of work with its own
 webhooks, like a real checkout and the payment callback that follows:
 
 - "paid" (most): created `pending`, then paid (`processing`, with a transaction id);
@@ -32,9 +34,12 @@ from ordreflyt_sandbox_woocommerce.models import Order, Product
 from ordreflyt_sandbox_woocommerce.money import ZERO, parse_money
 from ordreflyt_sandbox_woocommerce.orders import LineRequest, OrderDraft
 from ordreflyt_sandbox_woocommerce.pricing import FeeInput, ShippingInput
+from ordreflyt_sandbox_woocommerce.settings import SUPPORTED_COUNTRIES, check_countries
 from ordreflyt_sandbox_woocommerce.store import Store
 
 CURRENCY = {"NO": "NOK", "SE": "SEK"}
+# How often each country comes up when it is allowed, relative to the others.
+COUNTRY_WEIGHTS = {"NO": 0.6, "SE": 0.4}
 COUNTRY = {currency: country for country, currency in CURRENCY.items()}
 SHIPPING = {
     "flat_rate": {"NO": ("Bring: Pakke til hentested", "79.20"), "SE": ("PostNord: Ombud", "55.20")},
@@ -69,9 +74,15 @@ def _pinned(body: dict[str, Any], key: str) -> bool:
 
 
 class SampleOrders:
-    def __init__(self, store: Store, rng: random.Random) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rng: random.Random,
+        countries: tuple[str, ...] = SUPPORTED_COUNTRIES,
+    ) -> None:
         self.store = store
         self.rng = rng
+        self.countries = check_countries(countries)
 
     def place(self, pins: dict[str, Any] | None = None) -> Placed:
         """Create one sample order (first step); `pins` fixes fields, the rest is random."""
@@ -114,15 +125,30 @@ class SampleOrders:
         return Placed(order, self._second_step(order, flow, status))
 
     def _country(self, pins: dict[str, Any]) -> str:
+        countries = self.countries
+        if pins.get("countries") is not None:
+            try:
+                countries = check_countries(pins["countries"])
+            except ValueError as exc:
+                raise WooError(400, "sandbox_invalid_country", str(exc)) from exc
         if pins.get("country"):
             country = str(pins["country"])
         elif pins.get("currency"):
-            country = COUNTRY.get(str(pins["currency"]), "NO")
+            country = COUNTRY.get(str(pins["currency"]), countries[0])
         else:
-            country = "NO" if self.rng.random() < 0.6 else "SE"
+            country = self._random_country(countries)
         if country not in CURRENCY:
             raise WooError(400, "sandbox_invalid_country", "country must be NO or SE")
         return country
+
+    def _random_country(self, countries: tuple[str, ...]) -> str:
+        weights = [COUNTRY_WEIGHTS[c] for c in countries]
+        roll = self.rng.random() * sum(weights)
+        for country, weight in zip(countries, weights, strict=True):
+            if roll < weight:
+                return country
+            roll -= weight
+        return countries[-1]
 
     def _flow(self, status: Any) -> str:
         if status is None:

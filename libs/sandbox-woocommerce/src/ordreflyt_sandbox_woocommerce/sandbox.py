@@ -6,8 +6,11 @@
   its webhooks; the JSON body may pin `status`, `currency`, `country`, `email`,
   `lines` [{sku, quantity}], `coupon` (code or null), `fee` ({name, total, tax_class}, true or
   null), `shipping` ("flat_rate" | "free_shipping" | "local_pickup" or {method_id,
-  method_title, total}), `prices_include_tax`, `payment_method`. Answers the order JSON.
-- `POST /_sandbox/generator` `{"orders_per_second": R}`: change the generator rate.
+  method_title, total}), `prices_include_tax`, `payment_method`, and `countries` (["SE"]: the
+  countries to draw the customer from, instead of the configured ones). Answers the order JSON.
+- `POST /_sandbox/generator` `{"orders_per_second": R, "countries": ["SE"]}` (either or both):
+  change the generator's rate and the countries of the sample orders (also those of
+  `POST /_sandbox/orders`) until the next reset.
 - `POST /_sandbox/orders/{id}/restore`: the admin's "Restore" of a trashed order.
 - `GET /_sandbox/deliveries`, `POST /_sandbox/deliveries/wait`: the delivery log, and waiting
   until every queued delivery has been attempted.
@@ -45,14 +48,14 @@ from ordreflyt_sandbox_woocommerce.rest import (
     site_key,
     store_key,
 )
-from ordreflyt_sandbox_woocommerce.settings import WooSettings
+from ordreflyt_sandbox_woocommerce.settings import WooSettings, check_countries
 from ordreflyt_sandbox_woocommerce.store import Store
 
 
-def seed_shop(store: Store, settings: WooSettings, rng: random.Random) -> None:
+def seed_shop(store: Store, settings: WooSettings) -> None:
     """The shop as it is at start: a seeded catalogue and the configured webhooks."""
     store.clear()
-    catalogue.seed(store, settings.products, rng)
+    catalogue.seed(store, settings.products, settings.seed)
     now = store.now()
     for spec in settings.webhooks:
         for topic in spec.topics:
@@ -103,7 +106,11 @@ async def state(request: web.Request) -> web.Response:
                 "deliveries": len(store.deliveries),
                 "deliveries_pending": dispatcher.pending,
             },
-            "generator": {"orders_per_second": generator.rate, "placed": generator.placed},
+            "generator": {
+                "orders_per_second": generator.rate,
+                "placed": generator.placed,
+                "countries": list(generator.samples.countries),
+            },
         }
     )
 
@@ -112,9 +119,10 @@ async def reset(request: web.Request) -> web.Response:
     app = request.app
     settings = app[settings_key]
     app[dispatcher_key].clear()
-    rng = random.Random(settings.seed)
-    seed_shop(app[store_key], settings, rng)
-    app[samples_key].rng = rng
+    seed_shop(app[store_key], settings)
+    samples = app[samples_key]
+    samples.rng = random.Random(settings.order_seed)
+    samples.countries = settings.countries
     app[generator_key].set_rate(settings.orders_per_second)
     return web.json_response({"reset": True})
 
@@ -134,13 +142,26 @@ async def place_order(request: web.Request) -> web.Response:
 
 async def set_generator(request: web.Request) -> web.Response:
     body = await json_body(request)
-    rate = body.get("orders_per_second")
+    generator = request.app[generator_key]
+    if "orders_per_second" not in body and "countries" not in body:
+        raise WooError(
+            400, "sandbox_invalid_generator", "Give orders_per_second, countries or both."
+        )
+    rate = body.get("orders_per_second", generator.rate)
     # A rate, not money: a float is fine here.
     if isinstance(rate, bool) or not isinstance(rate, int | Decimal) or rate < 0:
         raise WooError(400, "sandbox_invalid_rate", "orders_per_second must be a number >= 0")
+    countries = generator.samples.countries
+    if "countries" in body:
+        try:
+            countries = check_countries(body["countries"])
+        except ValueError as exc:
+            raise WooError(400, "sandbox_invalid_country", str(exc)) from exc
+    # Both are checked before either changes, so a refused request changes nothing.
+    generator.samples.countries = countries
     value = float(rate)
-    request.app[generator_key].set_rate(value)
-    return web.json_response({"orders_per_second": value})
+    generator.set_rate(value)
+    return web.json_response({"orders_per_second": value, "countries": list(countries)})
 
 
 async def restore_order(request: web.Request) -> web.Response:

@@ -77,7 +77,12 @@ def load_intake_config(
     intake = doc.get("intake", {})
     if not isinstance(intake, dict):
         raise SettingsError("[intake] must be a table")
-    paid = _str_list(intake.get("paid_statuses"), "intake.paid_statuses", DEFAULT_PAID)
+    # One list for the whole pipeline unless intake is told otherwise.
+    mapper = doc.get("order_mapper", {})
+    paid_value = intake.get("paid_statuses")
+    if paid_value is None and isinstance(mapper, dict):
+        paid_value = mapper.get("paid_statuses")
+    paid = _str_list(paid_value, "intake.paid_statuses", DEFAULT_PAID)
     held = _str_list(intake.get("held_statuses"), "intake.held_statuses", DEFAULT_HELD)
     if paid & held:
         raise SettingsError(f"intake: statuses both paid and held: {sorted(paid & held)}")

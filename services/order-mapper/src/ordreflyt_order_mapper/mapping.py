@@ -385,19 +385,10 @@ class _Mapping:
             if top is not None and max(rate for _, _, rate, _ in priced) <= top:
                 as_freight = [entry for entry in priced if entry[2] == top]
                 as_rows = [entry for entry in priced if entry[2] != top]
-            freight_rate = max(
-                [row.vat_percent for row in other_rows] + [rate for _, _, rate, _ in as_rows],
-                default=ERP_DEFAULT_FREIGHT_RATE,
-            )
             for title, _, rate, _ in as_rows:
-                if top is None:
-                    why = "there is no product row whose VAT rate freight could take"
-                else:
-                    why = (
-                        f"its VAT rate {rate_text(rate)} % is not the "
-                        f"{rate_text(freight_rate)} % the ERP gives freight"
-                    )
-                self.remarks.append(f'Shipping "{title}" is a row, not freight: {why}.')
+                self.remarks.append(
+                    f'Shipping "{title}" is a row, not freight: {_why_not_freight(rate, top)}.'
+                )
             if as_freight:
                 titles = ", ".join(title for title, _, _, _ in as_freight)
                 self.remarks.append(f"Shipping: {titles} (in the freight amount).")
@@ -494,6 +485,18 @@ class _Mapping:
             amount = coupon.discount + (coupon.discount_tax if self.vat_included else ZERO)
             parts.append(f"{_clean(coupon.code)} -{self.money(amount)}")
         self.remarks.append(f"Coupons: {', '.join(parts)}.")
+
+
+def _why_not_freight(rate: Decimal, top: Decimal | None) -> str:
+    if top is None:
+        return "the order has no product or fee row whose VAT rate freight could take"
+    if rate == top:
+        # Another shipping line is above `top`, and as a row it would raise the freight rate.
+        return f"another shipping line's VAT rate is above {rate_text(top)} %"
+    return (
+        f"its VAT rate is {rate_text(rate)} % and the ERP gives freight "
+        f"{rate_text(top)} %, the highest rate of the product and fee rows"
+    )
 
 
 def _tax_name(line: TaxLine | None, rate_id: int) -> str:

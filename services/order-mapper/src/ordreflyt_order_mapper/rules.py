@@ -244,8 +244,12 @@ def _tolerance(table: Mapping[str, Any]) -> Decimal:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
         raise SettingsError(message) from None
-    if not amount.is_finite() or amount < 0:
-        raise SettingsError(f"{message} (zero or more)")
+    if not amount.is_finite():
+        raise SettingsError(message)
+    if amount < 0:
+        raise SettingsError(
+            f'{name} must be zero or more (a decimal string like "0.05"), got {value!r}'
+        )
     return amount
 
 

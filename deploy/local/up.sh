@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Install everything and start the whole pipeline on this machine: the sandbox shop (with sample
+# orders trickling in) and Fortnox, intake, order-mapper and erp-writer, against the RabbitMQ and
+# PostgreSQL on localhost (AMQP_URL / DATABASE_URL override). Logs: var/log/. Stop: down.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source deploy/local/ensure-uv.sh
+uv sync --frozen --quiet
+
+if command -v rabbitmq-plugins >/dev/null 2>&1; then
+  rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
+    || echo "note: could not enable the RabbitMQ management plugin (rabbitmq-plugins enable rabbitmq_management)"
+fi
+
+export ORDREFLYT_CONFIG="${ORDREFLYT_CONFIG:-deploy/config/ordreflyt.toml}"
+ORDERS_PER_SECOND="${ORDERS_PER_SECOND:-0.2}"
+mkdir -p var/log var/run
+BIN=.venv/bin
+
+start() {  # name port command...
+  local name=$1 port=$2; shift 2
+  if [ -f "var/run/$name.pid" ] && kill -0 "$(cat "var/run/$name.pid")" 2>/dev/null; then
+    echo "  $name already running (pid $(cat "var/run/$name.pid"))"; return
+  fi
+  HTTP_PORT=$port nohup "$@" >>"var/log/$name.log" 2>&1 &
+  echo $! >"var/run/$name.pid"
+}
+
+wait_ready() {  # name url
+  for _ in $(seq 1 120); do
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$2" 2>/dev/null; then
+      echo "  $1 ready"; return 0
+    fi
+    sleep 0.5
+  done
+  echo "$1 did not become ready; see var/log/$1.log" >&2; tail -n 20 "var/log/$1.log" >&2; exit 1
+}
+
+echo "starting Ordreflyt (logs in var/log/)"
+start sandbox-fortnox 8200 $BIN/ordreflyt-sandbox-fortnox
+wait_ready sandbox-fortnox http://127.0.0.1:8200/_sandbox/stats
+start intake 8000 $BIN/ordreflyt-intake
+start order-mapper 8001 $BIN/ordreflyt-order-mapper
+start erp-writer 8002 $BIN/ordreflyt-erp-writer
+wait_ready intake http://127.0.0.1:8000/readyz
+wait_ready order-mapper http://127.0.0.1:8001/readyz
+wait_ready erp-writer http://127.0.0.1:8002/readyz
+start sandbox-woocommerce 8100 $BIN/ordreflyt-sandbox-woocommerce \
+  --webhook-url http://127.0.0.1:8000/webhooks/woocommerce/demo \
+  --webhook-secret "${SHOP_DEMO_WEBHOOK_SECRET:-sandbox-webhook-secret}" \
+  --orders-per-second "$ORDERS_PER_SECOND" --countries SE
+wait_ready sandbox-woocommerce http://127.0.0.1:8100/_sandbox/state
+
+cat <<INFO
+
+Ordreflyt is running. Sample orders arrive at $ORDERS_PER_SECOND per second.
+  Health:   http://localhost:8000/readyz  (intake)
+            http://localhost:8001/readyz  (order-mapper)   held orders: http://localhost:8001/holds
+            http://localhost:8002/readyz  (erp-writer)     parked:      http://localhost:8002/parked
+  Metrics:  http://localhost:800N/metrics
+  RabbitMQ: http://localhost:15672  (management UI; guest/guest from this machine)
+  Sandbox:  shop http://localhost:8100/_sandbox/state   Fortnox http://localhost:8200/_sandbox/state
+Stop with: deploy/local/down.sh
+INFO

@@ -1,0 +1,183 @@
+"""The `[order_mapper]` rules: defaults, a full table, and bad values named by their key."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ordreflyt_order_mapper.rules import MappingRules, load_rules
+from ordreflyt_runtime.settings import SettingsError
+
+D = Decimal
+REPO = Path(__file__).resolve().parents[3]
+
+FULL = """
+[shops.demo]
+url = "http://127.0.0.1:8100/"
+
+[order_mapper]
+paid_statuses = ["processing", "completed", "klar-til-sending"]
+vat_rates = ["25", "15", "12", 6, "0", "11.11"]
+shipping = "freight"
+shipping_article = "FRAKT"
+fee_article = "AVGIFT"
+rounding_article = "ORESAVR"
+rounding_tolerance = "0.10"
+document = "order_then_invoice"
+stock_point = "HUVUD"
+delivery_state = "reservation"
+external_reference = "woo-{shop_id}-{order_id}"
+apply_changes_to_erp = true
+
+[order_mapper.vat_accounts]
+25 = 3001
+"12" = 3002
+"6.00" = 3003
+"11.11" = 3005
+
+[order_mapper.product_accounts]
+"GAVEKORT" = 2420
+"ULL.SOKK" = 3010
+"""
+
+
+def rules_from(toml: str) -> MappingRules:
+    return load_rules(tomllib.loads(toml))
+
+
+def test_defaults_without_a_table() -> None:
+    rules = load_rules({"shops": {"demo": {}}})
+    assert rules == MappingRules()
+    assert rules.paid_statuses == {"processing", "completed"}
+    assert rules.vat_rates == (D(25), D(15), D(12), D(6), D(0))
+    assert rules.vat_accounts == {}
+    assert rules.product_accounts == {}
+    assert rules.shipping == "article"
+    assert rules.shipping_article == "FRAKT"
+    assert (rules.fee_article, rules.rounding_article) == ("", "")
+    assert rules.rounding_tolerance == D("0.05")
+    assert rules.document == "order"
+    assert (rules.stock_point, rules.delivery_state) == ("", None)
+    assert rules.external_reference == "{shop_id}-{order_id}"
+    assert rules.apply_changes_to_erp is False
+
+
+def test_the_shipped_config_file_loads() -> None:
+    with (REPO / "deploy/config/ordreflyt.toml").open("rb") as fh:
+        load_rules(tomllib.load(fh))
+
+
+def test_full_table() -> None:
+    rules = rules_from(FULL)
+    assert rules.paid_statuses == {"processing", "completed", "klar-til-sending"}
+    assert rules.vat_rates == (D(25), D(15), D(12), D(6), D(0), D("11.11"))
+    assert rules.vat_accounts == {D(25): 3001, D(12): 3002, D(6): 3003, D("11.11"): 3005}
+    assert rules.product_accounts == {"GAVEKORT": 2420, "ULL.SOKK": 3010}
+    assert rules.shipping == "freight"
+    assert (rules.fee_article, rules.rounding_article) == ("AVGIFT", "ORESAVR")
+    assert rules.rounding_tolerance == D("0.10")
+    assert rules.document == "order_then_invoice"
+    assert (rules.stock_point, rules.delivery_state) == ("HUVUD", "reservation")
+    assert rules.external_reference == "woo-{shop_id}-{order_id}"
+    assert rules.apply_changes_to_erp is True
+    # Accounts: the product's own first, then its rate's, else none.
+    assert rules.account_for("GAVEKORT", D(25)) == 2420
+    assert rules.account_for("OTHER", D("25.00")) == 3001
+    assert rules.account_for(None, D(15)) is None
+    assert rules.configured_rate(D("11.110")) == D("11.11")
+
+
+def test_whole_number_tolerance_is_exact() -> None:
+    assert rules_from("[order_mapper]\nrounding_tolerance = 1").rounding_tolerance == D(1)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "rounding_tolerance = 0.05",
+            r'order_mapper.rounding_tolerance must be a decimal string like "0.05", got 0.05 \(write money as a string',
+        ),
+        (
+            'rounding_tolerance = "fem øre"',
+            'order_mapper.rounding_tolerance must be a decimal string like "0.05"',
+        ),
+        ('rounding_tolerance = "-0.05"', "order_mapper.rounding_tolerance must be zero or more"),
+        ('rounding_tolerance = "NaN"', "order_mapper.rounding_tolerance"),
+        ("paid_statuses = []", "order_mapper.paid_statuses must be a non-empty list"),
+        ('paid_statuses = "processing"', "order_mapper.paid_statuses must be a non-empty list"),
+        ("vat_rates = []", "order_mapper.vat_rates must be a non-empty list"),
+        ('vat_rates = ["25", "moms"]', "order_mapper.vat_rates: a VAT rate is a percent"),
+        (
+            'vat_rates = ["25", "125"]',
+            "order_mapper.vat_rates: a VAT rate must be between 0 and 100",
+        ),
+        ('vat_rates = ["25", "25.0"]', "order_mapper.vat_rates lists 25 % twice"),
+        ("vat_rates = [true]", "order_mapper.vat_rates: a VAT rate is a percent"),
+        ('shipping = "post"', 'order_mapper.shipping must be one of "article", "freight"'),
+        ("shipping_article = 7", "order_mapper.shipping_article must be a string"),
+        ("fee_article = false", "order_mapper.fee_article must be a string"),
+        ("rounding_article = []", "order_mapper.rounding_article must be a string"),
+        (
+            'document = "receipt"',
+            'order_mapper.document must be one of "order", "invoice", "order_then_invoice"',
+        ),
+        ("stock_point = 1", "order_mapper.stock_point must be a string"),
+        ('delivery_state = "shipped"', "order_mapper.delivery_state must be one of"),
+        (
+            'external_reference = "{order_id}"',
+            r"order_mapper.external_reference must contain \{shop_id\} and \{order_id\}",
+        ),
+        (
+            'external_reference = "{shop}-{order_id}"',
+            "order_mapper.external_reference may only use the placeholders",
+        ),
+        (
+            'external_reference = "{shop_id}-{order_id"',
+            "order_mapper.external_reference may only use the placeholders",
+        ),
+        ('apply_changes_to_erp = "yes"', "order_mapper.apply_changes_to_erp must be true or false"),
+        ('rounding_tolerence = "0.05"', "order_mapper.rounding_tolerence is not a known setting"),
+        ('vat_accounts = "3001"', r"\[order_mapper.vat_accounts\] must be a table"),
+        (
+            "[order_mapper.vat_accounts]\n17 = 3001",
+            r"order_mapper.vat_accounts.17: 17 % is not in order_mapper.vat_rates \(0, 6, 12, 15, 25\)",
+        ),
+        (
+            '[order_mapper.vat_accounts]\n"25" = "3001"',
+            "order_mapper.vat_accounts.25 must be an account number like 3001",
+        ),
+        (
+            '[order_mapper.vat_accounts]\n"25" = 3001.0',
+            "order_mapper.vat_accounts.25 must be an account number",
+        ),
+        (
+            "[order_mapper.vat_accounts]\n12.5 = 3004",
+            r'order_mapper.vat_accounts.12.5: quote a rate with decimals: "12.5" = \.\.\.',
+        ),
+        (
+            "[order_mapper.vat_accounts]\nmat = 3002",
+            "order_mapper.vat_accounts.mat: a VAT rate is a percent",
+        ),
+        (
+            "[order_mapper.product_accounts]\nSKU-1 = -1",
+            "order_mapper.product_accounts.SKU-1 must be an account number",
+        ),
+        (
+            "[order_mapper.product_accounts]\nULL.SOKK = 3010",
+            'order_mapper.product_accounts.ULL.SOKK: quote a SKU containing dots: "ULL.SOKK"',
+        ),
+    ],
+)
+def test_bad_values_are_named(line: str, message: str) -> None:
+    toml = line if line.startswith("[") else f"[order_mapper]\n{line}"
+    with pytest.raises(SettingsError, match=message):
+        rules_from(toml)
+
+
+def test_order_mapper_must_be_a_table() -> None:
+    with pytest.raises(SettingsError, match=r"\[order_mapper\] must be a table"):
+        load_rules({"order_mapper": "article"})
