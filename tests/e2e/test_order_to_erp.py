@@ -4,6 +4,7 @@ sandbox shop and Fortnox, intake, order-mapper and erp-writer."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -135,7 +136,7 @@ async def test_50_concurrent_duplicate_deliveries_give_one_order(stack: Stack) -
     async with aiohttp.ClientSession() as http:
         async with http.get(
             f"{stack.url('woo')}/wp-json/wc/v3/orders/{shop['id']}",
-            auth=aiohttp.BasicAuth("ck_sandbox", "cs_sandbox"),
+            headers={"Authorization": "Basic " + base64.b64encode(b"ck_sandbox:cs_sandbox").decode()},
         ) as r:
             body = await r.read()
         headers = {

@@ -57,6 +57,10 @@ def test_settings_come_from_flags_then_environment() -> None:
     assert settings.access_tokens == ["a", "b"]
     assert settings.client_id == "flag-client"
     assert settings_from(_args(rate_limit="10"), env).rate_limit == 10
+    catalogue = settings_from(_args(products="12"), {"FORTNOX_SEED": "3", "FORTNOX_PRODUCTS": "9"})
+    assert (catalogue.catalogue_products, catalogue.seed) == (12, 3)
+    assert settings_from(_args(seed="random"), {}).seed is None
+    assert (settings.catalogue_products, settings.seed) == (40, 1)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +70,8 @@ def test_settings_come_from_flags_then_environment() -> None:
         ({"FORTNOX_RATE_LIMIT": "0"}, "FORTNOX_RATE_LIMIT"),
         ({"FORTNOX_WAREHOUSE": "maybe"}, "FORTNOX_WAREHOUSE"),
         ({"FORTNOX_CLIENT_SECRET": " "}, "FORTNOX_CLIENT_SECRET"),
+        ({"FORTNOX_PRODUCTS": "-1"}, "FORTNOX_PRODUCTS"),
+        ({"FORTNOX_SEED": "one"}, "FORTNOX_SEED"),
     ],
 )
 def test_a_malformed_setting_is_named(env: dict[str, str], named: str) -> None:

@@ -83,10 +83,11 @@ def generated_orders(draw: st.DrawFn) -> Generated:
         for i, base in enumerate(bases):
             if chosen[i]:
                 discounts[i] = int(rnd(D(base) * percent / 100, D(1)))
-    elif coupon_kind == "fixed_cart" and sum(bases):
-        amount = draw(st.integers(1, sum(bases)))
+    cart = sum(bases, 0)
+    if coupon_kind == "fixed_cart" and cart:
+        amount = draw(st.integers(1, cart))
         # Split in proportion to the lines, the leftover minor units to the first lines.
-        shares = [amount * base // sum(bases) for base in bases]
+        shares = [amount * base // cart for base in bases]
         left = amount - sum(shares)
         for i, base in enumerate(bases):
             extra = min(left, base - shares[i])
@@ -147,8 +148,8 @@ def generated_orders(draw: st.DrawFn) -> Generated:
     fee_lines: list[dict[str, Any]] = []
     for i in range(draw(st.integers(0, 2))):
         net = money(draw(st.integers(-20_000, 20_000)))
-        rate_id = draw(st.sampled_from([None, *sorted(RATES)]))
-        tax = ZERO if rate_id is None else net_tax(net, RATES[rate_id])
+        fee_rate = draw(st.sampled_from([None, *sorted(RATES)]))
+        tax = ZERO if fee_rate is None else net_tax(net, RATES[fee_rate])
         grand += net + tax
         fee_lines.append(
             {
@@ -156,7 +157,7 @@ def generated_orders(draw: st.DrawFn) -> Generated:
                 "name": f"Gebyr {i}",
                 "total": str(net),
                 "total_tax": str(tax),
-                "taxes": [] if rate_id is None else [{"id": rate_id, "total": str(tax)}],
+                "taxes": [] if fee_rate is None else [{"id": fee_rate, "total": str(tax)}],
             }
         )
 
@@ -231,19 +232,23 @@ def check_mapped(case: Generated, erp: ErpOrder) -> None:
     assert all(abs(line.total) <= rules.rounding_tolerance for line in rounding)
 
 
+def map_or_reasons(case: Generated) -> ErpOrder | list[str]:
+    try:
+        return map_order("demo", case.order, case.rules)
+    except MappingHeld as held:
+        return held.reasons
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(generated_orders())
 def test_erp_document_equals_shop_total_or_the_order_is_held(case: Generated) -> None:
-    try:
-        erp = map_order("demo", case.order, case.rules)
-    except MappingHeld as held:
-        assert held.reasons
-        assert all(reason.startswith("total mismatch: ") for reason in held.reasons), held.reasons
-        # VAT-inclusive rows add up exactly when the shop rounds per line; small net orders in
-        # two-decimal currencies stay within a krone.
-        assert not (case.order.prices_include_tax and case.rounded_per_line)
-        assert not (
-            case.rules.rounding_tolerance >= 1 and case.minor == D("0.01") and case.rounded_per_line
-        )
+    result = map_or_reasons(case)
+    if isinstance(result, ErpOrder):
+        check_mapped(case, result)
         return
-    check_mapped(case, erp)
+    assert result
+    assert all(reason.startswith("total mismatch: ") for reason in result), result
+    # VAT-inclusive rows add up exactly when the shop rounds tax per line; net orders of a few
+    # lines in a two-decimal currency stay well within a krone.
+    assert not (case.order.prices_include_tax and case.rounded_per_line)
+    assert not (case.rules.rounding_tolerance >= 1 and case.minor == D("0.01"))

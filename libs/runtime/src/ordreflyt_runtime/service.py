@@ -29,7 +29,7 @@ from ordreflyt_runtime.logs import setup_logging
 from ordreflyt_runtime.metrics import Metrics
 from ordreflyt_runtime.outbox import OutboxRelay
 from ordreflyt_runtime.settings import ServiceSettings, SettingsError
-from ordreflyt_runtime.topology import ConsumerQueue, declare_exchanges, register_consumer
+from ordreflyt_runtime.topology import ConsumerQueue, declare_exchanges
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,6 @@ def create_app(
     app = web.Application(client_max_size=client_max_size)
     rt = Runtime(spec=spec, settings=settings, metrics=Metrics(), handlers=dict(spec.handlers))
     app[runtime_key] = rt
-    if spec.consumes is not None:
-        register_consumer(spec.consumes)
     app.cleanup_ctx.extend([_database, _broker, _relay, _consumer])
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)

@@ -1,7 +1,8 @@
 """Control routes under `/_sandbox` (no auth) for tests and demos.
 
 - `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log.
-- `POST /_sandbox/reset`: back to the start (catalogue re-seeded, start-up webhooks only).
+- `POST /_sandbox/reset`: back to the start (catalogue and sample orders re-seeded, the
+  configured generator rate and countries, start-up webhooks only).
 - `POST /_sandbox/orders`: place one sample order now, in its two checkout steps, each firing
   its webhooks; the JSON body may pin `status`, `currency`, `country`, `email`,
   `lines` [{sku, quantity}], `coupon` (code or null), `fee` ({name, total, tax_class}, true or

@@ -16,6 +16,10 @@ Decisions worth knowing:
   `tax_lines[].rate_id`; the shop's `rate_percent` is used when present, otherwise the rate is
   derived from the amounts and snapped to a configured rate that reproduces the shop's tax
   within its rounding (half a minor unit, scaled by 1 + rate for VAT-inclusive prices).
+- Shipping is a row of kind "shipping", or with `shipping = "freight"` the document's freight
+  amount, but only when the ERP would tax it right: Fortnox gives freight the highest VAT rate
+  among the rows (product and fee rows here). Otherwise the shipping stays a row and the
+  remarks say why. Free shipping (0.00) and zero fees give no row.
 - Customers: a company when `billing.company` is set (name = the company; the person goes in
   the remarks as "Contact: ..."), a private person otherwise (name = "First Last", or the
   e-mail address when the shop has no name). The organisation number is read from the order
@@ -204,7 +208,8 @@ class _Mapping:
 
         `amounts` are (net, tax) pairs to derive the rate from, the preferred one first.
         """
-        rate_ids: list[int] = []
+        rate_ids: list[int] = []  # the rates that taxed the line
+        named_ids: list[int] = []  # the rates named with an amount, even a zero one
         for entry in taxes:
             total, subtotal = _text_amount(entry.total), _text_amount(entry.subtotal)
             if total is None or subtotal is None:
@@ -214,6 +219,11 @@ class _Mapping:
                 return None
             if (total or subtotal) and entry.id not in rate_ids:
                 rate_ids.append(entry.id)
+            if (entry.total.strip() or entry.subtotal.strip()) and entry.id not in named_ids:
+                named_ids.append(entry.id)
+        if not rate_ids and len(named_ids) == 1:
+            # A free line still names its rate; "" means the rate does not apply at all.
+            rate_ids = named_ids
         tax_lines = {line.rate_id: line for line in self.order.tax_lines}
         if len(rate_ids) > 1:
             names = ", ".join(_tax_name(tax_lines.get(rate_id), rate_id) for rate_id in rate_ids)
