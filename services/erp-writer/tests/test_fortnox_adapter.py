@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
@@ -15,15 +13,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpLine, ErpOrder
-from ordreflyt_erp_writer.adapters.base import ErpRejected
-from ordreflyt_erp_writer.adapters.fortnox import (
-    TOKEN_MIGRATION,
-    FortnoxAdapter,
-    FortnoxClient,
-    FortnoxSettings,
-)
-from ordreflyt_erp_writer.ratelimit import MIGRATION as RATE_MIGRATION
-from ordreflyt_erp_writer.ratelimit import SharedRateLimiter
+from ordreflyt_erp import ErpRejected, ErpUnavailable
+from ordreflyt_erp.fortnox import SHARED_MIGRATIONS, SHARED_SCHEMA, FortnoxClient, FortnoxSettings
+from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
 from ordreflyt_runtime.db import create_pool, migrate
 from ordreflyt_sandbox_fortnox.app import FortnoxSettings as EmulatorSettings
 from ordreflyt_sandbox_fortnox.app import make_app
@@ -42,9 +34,10 @@ class Env:
 
 @pytest.fixture
 async def env(database_url: str) -> AsyncIterator[Env]:
-    schema = f"fx_{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(database_url, schema)
-    await migrate(pool, schema, (RATE_MIGRATION, TOKEN_MIGRATION))
+    pool = await create_pool(database_url, SHARED_SCHEMA)
+    await migrate(pool, SHARED_SCHEMA, SHARED_MIGRATIONS, runtime_tables=False)
+    # Each test's emulator starts with the sandbox tokens: forget any refreshed pair.
+    await pool.execute("DELETE FROM ordreflyt_erp.oauth_tokens")
     server = TestServer(make_app(EmulatorSettings(rate_limit=None)))
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
@@ -62,7 +55,6 @@ async def env(database_url: str) -> AsyncIterator[Env]:
         client = FortnoxClient(settings, http, pool, None)
         yield Env(FortnoxAdapter(client), client, pool, base, http)
     await server.close()
-    await pool.execute(f"DROP SCHEMA {schema} CASCADE")
     await pool.close()
 
 
@@ -134,13 +126,13 @@ async def test_expired_token_is_refreshed_once_and_kept_in_the_database(env: Env
     async with env.http.post(env.base + "/_sandbox/tokens/expire", json={}) as r:
         assert r.status < 300, await r.text()
     assert await env.adapter.find_customer("nobody@example.se") is None
-    stored = await env.pool.fetchval("SELECT access_token FROM oauth_tokens WHERE erp = 'fortnox'")
+    stored = await env.pool.fetchval(
+        "SELECT access_token FROM ordreflyt_erp.oauth_tokens WHERE erp = 'fortnox'"
+    )
     assert stored != "sandbox-token"
 
 
 async def test_5xx_is_retried_then_reported_unavailable(env: Env) -> None:
-    from ordreflyt_erp_writer.adapters.base import ErpUnavailable
-
     async with env.http.post(env.base + "/_sandbox/faults", json={"status": 503, "count": 2}) as r:
         assert r.status == 201
     assert await env.adapter.find_customer("x@example.se") is None  # two 503s, then the answer
@@ -148,29 +140,3 @@ async def test_5xx_is_retried_then_reported_unavailable(env: Env) -> None:
         assert r.status == 201
     with pytest.raises(ErpUnavailable):
         await env.adapter.find_customer("x@example.se")
-
-
-async def test_shared_limiter_never_allows_more_than_the_limit_in_a_window(
-    database_url: str,
-) -> None:
-    schema = f"rl_{uuid.uuid4().hex[:8]}"
-    pool_a = await create_pool(database_url, schema)
-    await migrate(pool_a, schema, (RATE_MIGRATION,))
-    pool_b = await create_pool(database_url, schema)
-    # Two "processes" (separate pools and limiters) share one bucket: 5 per 0.5 s.
-    limiters = [SharedRateLimiter(p, "bucket", 5, 0.5, margin=0.0) for p in (pool_a, pool_b)]
-    stamps: list[float] = []
-    loop = asyncio.get_running_loop()
-
-    async def take(limiter: SharedRateLimiter) -> None:
-        await limiter.acquire()
-        stamps.append(loop.time())
-
-    await asyncio.gather(*(take(limiters[i % 2]) for i in range(20)))
-    stamps.sort()
-    worst = max(sum(1 for t in stamps if s <= t < s + 0.45) for s in stamps)
-    assert worst <= 5
-    assert stamps[-1] - stamps[0] >= 1.4  # 20 slots at 5 per 0.5 s need at least 3 windows
-    await pool_a.execute(f"DROP SCHEMA {schema} CASCADE")
-    await pool_a.close()
-    await pool_b.close()

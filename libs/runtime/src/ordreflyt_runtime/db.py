@@ -94,8 +94,11 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     return None
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[Migration]) -> list[str]:
-    """Apply the runtime's and the service's migrations not applied yet; returns their ids."""
+async def migrate(
+    pool: asyncpg.Pool, schema: str, migrations: Sequence[Migration], *, runtime_tables: bool = True
+) -> list[str]:
+    """Apply the runtime's (outbox, inbox) and the given migrations not applied yet; returns
+    their ids. `runtime_tables=False` for a schema that is not a service's own."""
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
@@ -106,7 +109,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[Migratio
             " id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["id"] for r in await conn.fetch("SELECT id FROM schema_migrations")}
-        for migration_id, sql in (*RUNTIME_MIGRATIONS, *migrations):
+        for migration_id, sql in (*(RUNTIME_MIGRATIONS if runtime_tables else ()), *migrations):
             if migration_id in done:
                 continue
             await conn.execute(sql)

@@ -17,34 +17,22 @@ Routes: `GET /parked` (orders the ERP refused, with its code and message),
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 from aiohttp import web
 
 from ordreflyt_contracts import ErpOrderRequested, decode_event
-from ordreflyt_erp_writer.adapters.fortnox import (
-    TOKEN_MIGRATION,
-    FortnoxAdapter,
-    FortnoxClient,
-    FortnoxSettings,
-)
+from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
+from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
 from ordreflyt_erp_writer.handlers import MIGRATION, ErpWriter, WriterOptions
-from ordreflyt_erp_writer.ratelimit import MIGRATION as RATE_MIGRATION
-from ordreflyt_erp_writer.ratelimit import SharedRateLimiter
 from ordreflyt_runtime.db import create_pool, schema_name
 from ordreflyt_runtime.outbox import add_to_outbox
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import (
     SettingsError,
-    env_float,
-    env_int,
-    env_str,
-    env_url,
     load_toml,
 )
 from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
@@ -62,26 +50,6 @@ _json = msgspec.json.Encoder()
 
 def _json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=_json.encode(body), status=status, content_type="application/json")
-
-
-def fortnox_settings_from_env() -> FortnoxSettings:
-    api = env_url("FORTNOX_API_URL", "http://localhost:8200", ("http", "https")).rstrip("/")
-    return FortnoxSettings(
-        base_url=api + "/3",
-        warehouse_url=api + "/api/warehouse",
-        token_url=env_url("FORTNOX_TOKEN_URL", api + "/oauth-v1/token", ("http", "https")),
-        client_id=env_str("FORTNOX_CLIENT_ID", "sandbox-client"),
-        client_secret=env_str("FORTNOX_CLIENT_SECRET", "sandbox-secret"),
-        access_token=env_str("FORTNOX_ACCESS_TOKEN", "sandbox-token"),
-        refresh_token=env_str("FORTNOX_REFRESH_TOKEN", "sandbox-refresh"),
-        timeout=env_float("FORTNOX_TIMEOUT", 30.0),
-    )
-
-
-def rate_limit_from_env() -> tuple[int | None, float]:
-    raw = os.environ.get("FORTNOX_RATE_LIMIT", "25").strip().lower()
-    limit = None if raw == "off" else env_int("FORTNOX_RATE_LIMIT", 25, minimum=1, maximum=10_000)
-    return limit, env_float("FORTNOX_RATE_WINDOW", 5.0)
 
 
 def writer_options(doc: dict[str, Any]) -> WriterOptions:
@@ -152,28 +120,26 @@ async def show_link(request: web.Request) -> web.Response:
 
 def setup(runtime: Runtime, app: web.Application) -> None:
     options = writer_options(load_toml(runtime.settings.config_path))
-    fortnox = fortnox_settings_from_env()
-    limit, window = rate_limit_from_env()
+    # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
+    fortnox_settings_from_env()
+    rate_limit_from_env()
 
     async def adapter_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Markers commit on their own, on a pool the handlers never hold (see ErpWriter).
         side_pool = await create_pool(
-            runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=3
+            runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=2
         )
-        limiter = (
-            SharedRateLimiter(side_pool, f"fortnox:{fortnox.client_id}", limit, window)
-            if limit is not None
-            else None
-        )
-        async with aiohttp.ClientSession() as http:
-            client = FortnoxClient(fortnox, http, side_pool, limiter)
-            writer = ErpWriter(FortnoxAdapter(client), side_pool, options)
-            app[writer_key] = writer
-            runtime.handlers[ErpOrderRequested] = writer.erp_order_requested
-            yield
-        await side_pool.close()
+        try:
+            async with fortnox_client(runtime.settings.database_url) as client:
+                writer = ErpWriter(FortnoxAdapter(client), side_pool, options)
+                app[writer_key] = writer
+                runtime.handlers[ErpOrderRequested] = writer.erp_order_requested
+                yield
+        finally:
+            await side_pool.close()
 
-    # Inserted before the consumer's context so the writer exists when consuming starts and is
-    # still there until the consumer has stopped.
+    # Before the consumer's context: the writer exists when consuming starts and is still there
+    # until the consumer has stopped.
     app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, adapter_ctx)
     app.router.add_get("/parked", list_parked)
     app.router.add_post("/parked/{shop}/{order}/retry", retry_parked)
@@ -183,7 +149,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
 SPEC = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
-    migrations=(MIGRATION, RATE_MIGRATION, TOKEN_MIGRATION),
+    migrations=(MIGRATION,),
     consumes=QUEUE,
     setup=setup,
 )

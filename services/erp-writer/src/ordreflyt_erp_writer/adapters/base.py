@@ -10,19 +10,9 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
+from ordreflyt_erp.errors import ErpRejected, ErpUnavailable
 
-
-class ErpRejected(Exception):
-    """The ERP refused the request as invalid: retrying the same request will not help."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class ErpUnavailable(Exception):
-    """The ERP did not answer usefully (5xx, timeout, connection): try again later."""
+__all__ = ["CustomerRef", "ErpAdapter", "ErpDocument", "ErpRejected", "ErpUnavailable"]
 
 
 @dataclass(frozen=True)

@@ -1,217 +1,25 @@
-"""Fortnox adapter (API v3), faithful to the facts in reference/external-apis.md.
+"""Fortnox adapter for erp-writer: the ERP-neutral order as Fortnox documents.
 
-- Auth: Bearer access token; on 401 the token is refreshed with the refresh token (Basic auth
-  with client id/secret) and the request repeated. Tokens live in PostgreSQL so every process
-  uses, and refreshes, the same pair.
-- Every request first takes a slot from the shared rate limiter. A 429 waits for budget and
-  repeats; 5xx, timeouts and connection errors repeat with backoff, then raise ErpUnavailable
-  (the message goes to the retry queues). A 4xx raises ErpRejected with Fortnox's own code and
-  message.
 - Fortnox has no idempotency header: the order carries the shop order's external reference in
   `ExternalInvoiceReference1` (invoices: `YourOrderNumber`), and `find_document` searches it and
   compares exactly, because Fortnox's search matches substrings.
-- Numbers come back as strings or numbers; both are read. Money is sent as JSON numbers written
-  from Decimal, never through float.
+- The HTTP side (auth, shared rate limit, retries, error codes) is `ordreflyt_erp.fortnox`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-import aiohttp
-import asyncpg
-import msgspec
-
 from ordreflyt_contracts.erp import ErpCustomer, ErpLine, ErpOrder
-from ordreflyt_erp_writer.adapters.base import ErpDocument, ErpRejected, ErpUnavailable
-from ordreflyt_erp_writer.ratelimit import SharedRateLimiter
-
-log = logging.getLogger(__name__)
-
-TOKEN_MIGRATION = (
-    "erp-writer/003_tokens",
-    """
-    CREATE TABLE oauth_tokens (
-        erp text PRIMARY KEY,
-        access_token text NOT NULL,
-        refresh_token text NOT NULL,
-        refreshed_at timestamptz NOT NULL DEFAULT now()
-    );
-    """,
-)
+from ordreflyt_erp import ErpRejected
+from ordreflyt_erp.fortnox import FortnoxClient
+from ordreflyt_erp_writer.adapters.base import ErpDocument
 
 ROW_DESCRIPTION_MAX = 50
 YOUR_ORDER_NUMBER_MAX = 30
-_encoder = msgspec.json.Encoder(decimal_format="number")
-_BAD_TOKEN_CODES = {"2000310", "2000311"}
 _UNKNOWN_ARTICLE_CODES = {"2001302"}
-
-
-@dataclass(frozen=True)
-class FortnoxSettings:
-    base_url: str  # e.g. https://api.fortnox.se/3
-    warehouse_url: str  # e.g. https://api.fortnox.se/api/warehouse
-    token_url: str
-    client_id: str
-    client_secret: str
-    access_token: str
-    refresh_token: str
-    timeout: float = 30.0
-    retries: int = 4
-    # Where a row needs no article (rounding, shipping without an article): Fortnox rows then
-    # take this sales account by VAT rate, left to Fortnox's defaults when None.
-
-
-def _num(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-
-
-def _error(body: Any) -> tuple[str, str]:
-    """(code, message) from an ErrorInformation body, in either capitalisation."""
-    info = body.get("ErrorInformation", {}) if isinstance(body, dict) else {}
-    lowered = {str(k).lower(): v for k, v in info.items()} if isinstance(info, dict) else {}
-    return str(lowered.get("code", "")), str(lowered.get("message", "")) or "no message"
-
-
-class FortnoxClient:
-    """HTTP to Fortnox with auth, the shared rate limit and retries."""
-
-    def __init__(
-        self,
-        settings: FortnoxSettings,
-        http: aiohttp.ClientSession,
-        pool: asyncpg.Pool,
-        limiter: SharedRateLimiter | None,
-    ) -> None:
-        self.settings = settings
-        self._http = http
-        self._pool = pool
-        self._limiter = limiter
-        self._token: str | None = None
-        self.requests = 0
-
-    async def _access_token(self) -> str:
-        if self._token is None:
-            await self._pool.execute(
-                "INSERT INTO oauth_tokens (erp, access_token, refresh_token) VALUES ('fortnox', $1, $2)"
-                " ON CONFLICT DO NOTHING",
-                self.settings.access_token,
-                self.settings.refresh_token,
-            )
-            self._token = await self._pool.fetchval(
-                "SELECT access_token FROM oauth_tokens WHERE erp = 'fortnox'"
-            )
-        assert self._token is not None
-        return self._token
-
-    async def _refresh(self, stale: str) -> None:
-        """Refresh once for all processes: whoever holds the lock refreshes, the rest reuse."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('fortnox-token'))")
-            row = await conn.fetchrow(
-                "SELECT access_token, refresh_token FROM oauth_tokens WHERE erp = 'fortnox'"
-            )
-            assert row is not None
-            if row["access_token"] != stale:
-                self._token = row["access_token"]
-                return
-            basic = base64.b64encode(
-                f"{self.settings.client_id}:{self.settings.client_secret}".encode()
-            ).decode()
-            async with self._http.post(
-                self.settings.token_url,
-                data={"grant_type": "refresh_token", "refresh_token": row["refresh_token"]},
-                headers={"Authorization": f"Basic {basic}"},
-            ) as response:
-                body = await response.json(content_type=None)
-                if response.status != 200:
-                    raise ErpRejected("oauth", f"token refresh refused ({response.status}): {body}")
-            await conn.execute(
-                "UPDATE oauth_tokens SET access_token = $1, refresh_token = $2, refreshed_at = now() WHERE erp = 'fortnox'",
-                body["access_token"],
-                body["refresh_token"],
-            )
-            self._token = body["access_token"]
-            log.info("Fortnox access token refreshed")
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        warehouse: bool = False,
-        params: Mapping[str, str] | None = None,
-        missing_ok: bool = False,
-    ) -> Any:
-        url = (self.settings.warehouse_url if warehouse else self.settings.base_url) + path
-        data = _encoder.encode(body) if body is not None else None
-        delay = 0.5
-        refreshed = False
-        attempt = 0
-        while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            token = await self._access_token()
-            self.requests += 1
-            try:
-                async with self._http.request(
-                    method,
-                    url,
-                    data=data,
-                    params=params,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                        "Accept": "application/json",
-                    },
-                    timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-                ) as response:
-                    status = response.status
-                    raw = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                attempt += 1
-                if attempt > self.settings.retries:
-                    raise ErpUnavailable(f"Fortnox {method} {path}: {exc!r}") from exc
-                log.warning(
-                    "Fortnox %s %s failed (%r), retrying in %.1fs", method, path, exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            parsed: Any = msgspec.json.decode(raw) if raw else None
-            if status < 300:
-                return parsed
-            if status == 429:
-                if self._limiter is not None:
-                    await self._limiter.penalise()
-                else:
-                    await asyncio.sleep(1.0)
-                continue
-            code, message = _error(parsed)
-            if status == 401 and not refreshed:
-                refreshed = True
-                await self._refresh(token)
-                continue
-            if status == 404 and missing_ok:
-                return None
-            if status >= 500:
-                attempt += 1
-                if attempt > self.settings.retries:
-                    raise ErpUnavailable(f"Fortnox {method} {path}: {status} {code} {message}")
-                log.warning(
-                    "Fortnox %s %s answered %d, retrying in %.1fs", method, path, status, delay
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            raise ErpRejected(code or str(status), message)
 
 
 def _customer_body(customer: ErpCustomer) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 MIGRATION = (
-    "erp-writer/002_rate_limit",
+    "erp/001_rate_limit",
     """
     CREATE TABLE rate_limit_slots (
         bucket text NOT NULL,
@@ -54,20 +54,20 @@ class SharedRateLimiter:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"rate:{self._bucket}")
             row = await conn.fetchrow(
                 "SELECT clock_timestamp() AS now, count(*) AS taken, min(taken_at) AS oldest"
-                " FROM rate_limit_slots WHERE bucket = $1 AND taken_at > clock_timestamp() - $2::interval",
+                " FROM ordreflyt_erp.rate_limit_slots WHERE bucket = $1 AND taken_at > clock_timestamp() - $2::interval",
                 self._bucket,
                 self._window,
             )
             assert row is not None
             if row["taken"] < self._limit:
                 await conn.execute(
-                    "INSERT INTO rate_limit_slots (bucket, taken_at) VALUES ($1, clock_timestamp())",
+                    "INSERT INTO ordreflyt_erp.rate_limit_slots (bucket, taken_at) VALUES ($1, clock_timestamp())",
                     self._bucket,
                 )
                 if row["taken"] == 0:
                     # Forget slots that left the window long ago (cheap, and only when idle-ish).
                     await conn.execute(
-                        "DELETE FROM rate_limit_slots WHERE bucket = $1 AND taken_at < $2",
+                        "DELETE FROM ordreflyt_erp.rate_limit_slots WHERE bucket = $1 AND taken_at < $2",
                         self._bucket,
                         row["now"] - self._window * 2,
                     )
