@@ -1,0 +1,136 @@
+"""An async WooCommerce REST v3 client: Basic auth, JSON, retries, paging, batches.
+
+- 5xx (except the refund endpoint, whose 500 means "refused"), 429, timeouts and connection
+  errors are retried with backoff, then raise ShopUnavailable; other 4xx raise ShopRejected with
+  WooCommerce's `code` and `message`.
+- `list_all` follows X-WP-TotalPages; `batch` sends `{create, update, delete}` in calls of at
+  most 100 items (WooCommerce's limit) and returns the per-item results, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ordreflyt_shop.settings import ShopApi
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 100
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+class ShopRejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ShopUnavailable(Exception):
+    pass
+
+
+class WooClient:
+    def __init__(
+        self, api: ShopApi, http: aiohttp.ClientSession, *, retries: int = 4, timeout: float = 30.0
+    ) -> None:
+        self.api = api
+        self._http = http
+        self._retries = retries
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        token = base64.b64encode(f"{api.consumer_key}:{api.consumer_secret}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+        self.calls = 0
+
+    async def request(
+        self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None
+    ) -> tuple[Any, Mapping[str, str]]:
+        """(parsed JSON, response headers)."""
+        data = _encoder.encode(body) if body is not None else None
+        headers = {
+            **self._headers,
+            **({"Content-Type": "application/json"} if data is not None else {}),
+        }
+        delay = 0.5
+        attempt = 0
+        while True:
+            self.calls += 1
+            try:
+                async with self._http.request(
+                    method,
+                    self.api.api_base + path,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    timeout=self._timeout,
+                ) as response:
+                    status = response.status
+                    raw = await response.read()
+                    response_headers = dict(response.headers)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                attempt += 1
+                if attempt > self._retries:
+                    raise ShopUnavailable(f"{method} {path}: {exc!r}") from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            parsed: Any = msgspec.json.decode(raw) if raw else None
+            if status < 300:
+                return parsed, response_headers
+            retryable = status == 429 or (status >= 500 and "/refunds" not in path)
+            if retryable:
+                attempt += 1
+                if attempt > self._retries:
+                    raise ShopUnavailable(f"{method} {path}: HTTP {status}")
+                log.warning(
+                    "shop %s %s answered %d, retrying in %.1fs", method, path, status, delay
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            error = parsed if isinstance(parsed, dict) else {}
+            raise ShopRejected(
+                status, str(error.get("code", "")), str(error.get("message", raw[:200]))
+            )
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return (await self.request("GET", path, params=params))[0]
+
+    async def put(self, path: str, body: Any) -> Any:
+        return (await self.request("PUT", path, body))[0]
+
+    async def post(self, path: str, body: Any) -> Any:
+        return (await self.request("POST", path, body))[0]
+
+    async def list_all(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Any]:
+        page = 1
+        while True:
+            items, headers = await self.request(
+                "GET", path, params={**(params or {}), "per_page": "100", "page": str(page)}
+            )
+            for item in items:
+                yield item
+            if page >= int(headers.get("X-WP-TotalPages", "1") or 1):
+                return
+            page += 1
+
+    async def batch_update(
+        self, path: str, updates: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """`POST <path>/batch` with `update` items, at most 100 a call; the per-item results."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(updates), BATCH_LIMIT):
+            chunk = list(updates[start : start + BATCH_LIMIT])
+            answer = await self.post(f"{path}/batch", {"update": chunk})
+            results.extend(answer.get("update", []))
+        return results

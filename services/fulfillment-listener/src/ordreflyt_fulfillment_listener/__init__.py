@@ -1,0 +1,1 @@
+"""fulfillment-listener: ERP shipping, invoicing and cancellation back to the shop."""

@@ -1,0 +1,1 @@
+"""stock-syncer: ERP stock and product data to the shop."""
