@@ -122,7 +122,7 @@ async def main(args: argparse.Namespace) -> None:
             infra.database_url,
             log_dir,
             fortnox_args=("--rate-limit", "off"),
-            env={"FORTNOX_RATE_LIMIT": "off", "PREFETCH": "128"},
+            env={"FORTNOX_RATE_LIMIT": "off", "PREFETCH": "128", "DB_POOL_SIZE": "25"},
         ) as stack:
             articles = [a["ArticleNumber"] for a in (await stack.fortnox_state())["articles"]]
             sku_a, sku_b = articles[0], articles[1]

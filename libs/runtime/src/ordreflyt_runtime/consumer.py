@@ -30,6 +30,7 @@ from ordreflyt_contracts import Event, decode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.metrics import Metrics
+from ordreflyt_runtime.outbox import add_to_outbox
 from ordreflyt_runtime.topology import (
     DEAD_EXCHANGE,
     H_ATTEMPT,
@@ -57,8 +58,6 @@ class HandlerContext:
 
     async def publish(self, *events: Event) -> None:
         """Emit messages atomically with the handler's other writes (through the outbox)."""
-        from ordreflyt_runtime.outbox import add_to_outbox
-
         await add_to_outbox(self.conn, *events)
         self.wrote_outbox = True
 

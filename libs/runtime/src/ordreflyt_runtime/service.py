@@ -98,7 +98,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     rt = app[runtime_key]
     schema = schema_name(rt.spec.name)
     await wait_for_database(rt.settings.database_url, rt.settings.startup_timeout)
-    rt.pool = await create_pool(rt.settings.database_url, schema)
+    rt.pool = await create_pool(rt.settings.database_url, schema, max_size=rt.settings.db_pool_size)
     await migrate(rt.pool, schema, rt.spec.migrations)
     yield
     await rt.pool.close()

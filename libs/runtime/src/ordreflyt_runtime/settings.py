@@ -90,6 +90,7 @@ class ServiceSettings:
     http_host: str
     http_port: int
     prefetch: int
+    db_pool_size: int
     config_path: Path
     startup_timeout: float
     shutdown_timeout: float
@@ -107,6 +108,8 @@ class ServiceSettings:
             http_host=env_str("HTTP_HOST", "0.0.0.0", env),
             http_port=env_int("HTTP_PORT", default_port, minimum=1, maximum=65535, env=env),
             prefetch=env_int("PREFETCH", 64, minimum=1, maximum=10_000, env=env),
+            # Handlers run concurrently up to PREFETCH, each holding one connection.
+            db_pool_size=env_int("DB_POOL_SIZE", 10, minimum=2, maximum=1_000, env=env),
             config_path=Path(env_str("ORDREFLYT_CONFIG", DEFAULT_CONFIG_PATH, env)),
             startup_timeout=env_float("STARTUP_TIMEOUT", 60.0, env=env),
             shutdown_timeout=env_float("SHUTDOWN_TIMEOUT", 20.0, env=env),

@@ -127,7 +127,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     async def adapter_ctx(app: web.Application) -> AsyncIterator[None]:
         # Markers commit on their own, on a pool the handlers never hold (see ErpWriter).
         side_pool = await create_pool(
-            runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=2
+            runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=4
         )
         try:
             async with fortnox_client(runtime.settings.database_url) as client:

@@ -188,7 +188,9 @@ class ErpWriter:
         try:
             document = await self.adapter.create_document(order, customer_number)
         except ErpRejected as rejected:
-            if not (self.options.create_missing_articles and _unknown_article(rejected)):
+            if not (
+                self.options.create_missing_articles and self.adapter.unknown_article(rejected)
+            ):
                 raise
             created = await self.adapter.create_missing_articles(order)
             log.warning("created missing articles %s", created)
@@ -284,9 +286,3 @@ class ErpWriter:
             rejected.code,
             rejected.message,
         )
-
-
-def _unknown_article(rejected: ErpRejected) -> bool:
-    from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
-
-    return FortnoxAdapter.unknown_article(rejected)

@@ -55,3 +55,6 @@ class ErpAdapter(Protocol):
 
     async def create_missing_articles(self, order: ErpOrder) -> list[str]:
         """Create the order's articles the ERP does not have; returns their numbers."""
+
+    def unknown_article(self, error: ErpRejected) -> bool:
+        """Whether the ERP refused a document because a row names an article it lacks."""

@@ -243,6 +243,5 @@ class FortnoxAdapter:
             created.append(line.article_number)
         return created
 
-    @staticmethod
-    def unknown_article(error: ErpRejected) -> bool:
+    def unknown_article(self, error: ErpRejected) -> bool:
         return error.code in _UNKNOWN_ARTICLE_CODES
