@@ -157,3 +157,14 @@ async def test_bad_inputs_get_their_status_and_publish_nothing(intake: Intake) -
     assert [e.shop_order_id for e in events] == ["7007"]
     # Accepted deliveries stored = 2xx answers.
     assert await intake.count("SELECT count(*) FROM deliveries") == ok == 1
+
+
+async def test_an_edit_within_the_same_second_is_a_new_state(intake: Intake) -> None:
+    first = woo_body(woo_order(8008))
+    edited = woo_body(
+        woo_order(8008, customer_note="Ring på døra")
+    )  # same date_modified_gmt and status
+    for body in (first, edited, edited):
+        assert (await post(intake, body, woo_headers(SECRET, body, "order.updated")))[0] == 200
+    events = await wait_for(lambda: published(intake), what="events")
+    assert [e.order.customer_note for e in events] == ["Leveres på døra, takk", "Ring på døra"]

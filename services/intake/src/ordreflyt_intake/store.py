@@ -44,6 +44,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    (
+        # date_modified_gmt has one-second resolution: an edit within the same second as the
+        # previous save keeps it and the status, so the order's content is part of the key too.
+        "intake/002_state_content",
+        """
+        ALTER TABLE order_states ADD COLUMN content_hash text NOT NULL DEFAULT '';
+        ALTER TABLE order_states DROP CONSTRAINT order_states_pkey;
+        ALTER TABLE order_states ADD PRIMARY KEY (shop_id, order_id, date_modified_gmt, status, content_hash);
+        """,
+    ),
 )
 
 # Outcomes recorded per delivery.
@@ -54,8 +64,8 @@ PING = "ping"
 
 _STORE_STATE = """
 WITH state AS (
-    INSERT INTO order_states (shop_id, order_id, date_modified_gmt, status, delivery_id)
-    VALUES ($2, $7, $9, $8, $1)
+    INSERT INTO order_states (shop_id, order_id, date_modified_gmt, status, content_hash, delivery_id)
+    VALUES ($2, $7, $9, $8, $15, $1)
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), delivery AS (
@@ -99,6 +109,7 @@ class Delivery:
     order_id: int | None = None
     status: str | None = None
     date_modified_gmt: str | None = None
+    content_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,8 +129,8 @@ async def store_delivery(
 ) -> str:
     """Store the delivery (and its message, if the state is new); returns the final outcome.
 
-    With `dedupe_on_state`, a delivery whose (shop, order, date_modified_gmt, status) was seen
-    before is stored with outcome `duplicate` and publishes nothing.
+    With `dedupe_on_state`, a delivery whose (shop, order, date_modified_gmt, status, content)
+    was seen before is stored with outcome `duplicate` and publishes nothing.
     """
     args = (
         delivery.id,
@@ -138,6 +149,8 @@ async def store_delivery(
         message.routing_key if message else None,
         message.body if message else None,
     )
+    if dedupe_on_state:
+        args = (*args, delivery.content_hash)
     result = await pool.fetchval(_STORE_STATE if dedupe_on_state else _STORE_PLAIN, *args)
     assert isinstance(result, str)
     return result

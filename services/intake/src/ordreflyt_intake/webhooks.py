@@ -199,7 +199,14 @@ def _delivery(
             if order is not None and order.date_modified_gmt is not None
             else None
         ),
+        content_hash=_content_hash(order) if order is not None else "",
     )
+
+
+def _content_hash(order: WooOrder) -> str:
+    """The order's content as Ordreflyt reads it (known fields only, so noise in fields it
+    ignores does not make a repeat look new)."""
+    return hashlib.sha256(_json.encode(order)).hexdigest()
 
 
 def _outgoing(event: Event) -> Outgoing:
