@@ -13,6 +13,7 @@ if command -v rabbitmq-plugins >/dev/null 2>&1; then
 fi
 
 export ORDREFLYT_CONFIG="${ORDREFLYT_CONFIG:-deploy/config/ordreflyt.toml}"
+export FULFILLMENT_PUSH_SECRET="${FULFILLMENT_PUSH_SECRET:-sandbox-push-secret}"
 ORDERS_PER_SECOND="${ORDERS_PER_SECOND:-0.2}"
 mkdir -p var/log var/run
 BIN=.venv/bin
@@ -42,9 +43,13 @@ wait_ready sandbox-fortnox http://127.0.0.1:8200/_sandbox/stats
 start intake 8000 $BIN/ordreflyt-intake
 start order-mapper 8001 $BIN/ordreflyt-order-mapper
 start erp-writer 8002 $BIN/ordreflyt-erp-writer
+start fulfillment-listener 8003 $BIN/ordreflyt-fulfillment-listener
+start stock-syncer 8004 $BIN/ordreflyt-stock-syncer
 wait_ready intake http://127.0.0.1:8000/readyz
 wait_ready order-mapper http://127.0.0.1:8001/readyz
 wait_ready erp-writer http://127.0.0.1:8002/readyz
+wait_ready fulfillment-listener http://127.0.0.1:8003/readyz
+wait_ready stock-syncer http://127.0.0.1:8004/readyz
 start sandbox-woocommerce 8100 $BIN/ordreflyt-sandbox-woocommerce \
   --webhook-url http://127.0.0.1:8000/webhooks/woocommerce/demo \
   --webhook-secret "${SHOP_DEMO_WEBHOOK_SECRET:-sandbox-webhook-secret}" \
@@ -57,6 +62,8 @@ Ordreflyt is running. Sample orders arrive at $ORDERS_PER_SECOND per second.
   Health:   http://localhost:8000/readyz  (intake)
             http://localhost:8001/readyz  (order-mapper)   held orders: http://localhost:8001/holds
             http://localhost:8002/readyz  (erp-writer)     parked:      http://localhost:8002/parked
+            http://localhost:8003/readyz  (fulfillment-listener)  conflicts: http://localhost:8003/conflicts
+            http://localhost:8004/readyz  (stock-syncer)   last pass:   http://localhost:8004/status
   Metrics:  http://localhost:800N/metrics
   RabbitMQ: http://localhost:15672  (management UI; guest/guest from this machine)
   Sandbox:  shop http://localhost:8100/_sandbox/state   Fortnox http://localhost:8200/_sandbox/state

@@ -14,8 +14,10 @@ import sys
 
 # Each service's module registers the queue it consumes.
 import ordreflyt_erp_writer.app  # noqa: F401
+import ordreflyt_fulfillment_listener.app  # noqa: F401
 import ordreflyt_intake.app  # noqa: F401
 import ordreflyt_order_mapper.app  # noqa: F401
+import ordreflyt_stock_syncer.app  # noqa: F401
 from ordreflyt_runtime.topology import CONSUMERS, export_definitions
 
 

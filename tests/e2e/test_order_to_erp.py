@@ -136,7 +136,9 @@ async def test_50_concurrent_duplicate_deliveries_give_one_order(stack: Stack) -
     async with aiohttp.ClientSession() as http:
         async with http.get(
             f"{stack.url('woo')}/wp-json/wc/v3/orders/{shop['id']}",
-            headers={"Authorization": "Basic " + base64.b64encode(b"ck_sandbox:cs_sandbox").decode()},
+            headers={
+                "Authorization": "Basic " + base64.b64encode(b"ck_sandbox:cs_sandbox").decode()
+            },
         ) as r:
             body = await r.read()
         headers = {

@@ -91,3 +91,34 @@ async def test_paid_order_reduces_stock_without_product_webhook(shop: Any, h: An
     after = await (await client.get(url, headers=h.auth)).json()
     assert after["stock_quantity"] == 8
     assert after["date_modified"] == before["date_modified"]
+
+
+async def test_item_fault_rejects_one_batch_item_and_requests_are_counted(
+    shop: Any, h: Any
+) -> None:
+    client = await shop()
+    first, second = (await _simple(client, h))[:2]
+    assert (await client.delete("/_sandbox/requests")).status == 200
+    fault = {"sku": second["sku"], "code": "sandbox_locked", "message": "Locked.", "count": 1}
+    assert (await client.post("/_sandbox/item-faults", json=fault)).status == 201
+    body = {
+        "update": [
+            {"id": first["id"], "stock_quantity": 4},
+            {"id": second["id"], "stock_quantity": 5},
+        ]
+    }
+    results = (
+        await (await client.post(f"{h.api}/products/batch", json=body, headers=h.auth)).json()
+    )["update"]
+    assert results[0]["stock_quantity"] == 4
+    assert results[1] == {
+        "id": second["id"],
+        "error": {"code": "sandbox_locked", "message": "Locked.", "data": {"status": 400}},
+    }
+    again = await client.post(f"{h.api}/products/batch", json=body, headers=h.auth)
+    assert [r["stock_quantity"] for r in (await again.json())["update"]] == [4, 5]
+    counted = await (await client.get("/_sandbox/requests")).json()
+    assert counted["by_route"] == {"POST /wp-json/wc/v3/products/batch": 2}
+    assert counted["total"] == 2
+    assert [b["update"] for b in counted["batches"]] == [[first["id"], second["id"]]] * 2
+    assert (await (await client.get("/_sandbox/item-faults")).json()) == {"item_faults": []}

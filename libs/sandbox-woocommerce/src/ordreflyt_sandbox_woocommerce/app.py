@@ -2,9 +2,9 @@
 
 `make_app(settings)` wires the store, the REST routes under `/wp-json/wc/v3`, the webhook
 dispatcher, the sample-order generator, the `/_sandbox` control routes and fault injection.
-Middleware order matters: faults come first so an injected error hits before auth, then
-errors become WooCommerce error bodies, then auth, then each request's events are handed to
-the webhooks when it ends.
+Middleware order matters: requests are counted first, then faults so an injected error hits
+before auth, then errors become WooCommerce error bodies, then auth, then each request's events
+are handed to the webhooks when it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ordreflyt_sandbox_woocommerce.generator import Generator, SampleOrders
 from ordreflyt_sandbox_woocommerce.render import Site
 from ordreflyt_sandbox_woocommerce.rest import (
     auth_middleware,
+    count_middleware,
     dispatcher_key,
     errors_middleware,
     events_middleware,
@@ -58,7 +59,13 @@ def fault_body(status: int) -> dict[str, Any]:
 def make_app(settings: WooSettings) -> web.Application:
     faults = Faults(fault_body)
     app = web.Application(
-        middlewares=[faults.middleware, errors_middleware, auth_middleware, events_middleware]
+        middlewares=[
+            count_middleware,
+            faults.middleware,
+            errors_middleware,
+            auth_middleware,
+            events_middleware,
+        ]
     )
     store = Store(
         custom_statuses=settings.custom_statuses, prices_include_tax=settings.prices_include_tax

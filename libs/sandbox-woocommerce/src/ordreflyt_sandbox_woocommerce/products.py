@@ -188,6 +188,7 @@ def create(store: Store, body: dict[str, Any], parent: Product | None = None) ->
 
 def update(store: Store, product: Product, body: dict[str, Any]) -> Product:
     changes = parse_changes(body, creating=False)
+    store.check_item_fault(product.sku)
     if changes.sku is not None:
         _check_sku(store, product.id, changes.sku)
     _apply(store, product, changes)

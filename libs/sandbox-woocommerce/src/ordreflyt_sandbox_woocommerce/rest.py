@@ -81,6 +81,17 @@ def _credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 @web.middleware
+async def count_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts every REST request by method and route, faulted ones included, so a test can
+    check how many calls a client made (`GET /_sandbox/requests`)."""
+    if request.path.startswith("/wp-json"):
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        request.app[store_key].requests[f"{request.method} {route}"] += 1
+    return await handler(request)
+
+
+@web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)

@@ -154,6 +154,7 @@ def _batch(
     store: Store,
     body: dict[str, Any],
     *,
+    path: str,
     lookup: Callable[[int, int], Product],
     create: Callable[[dict[str, Any]], Product],
     show: Callable[[Product], dict[str, Any]],
@@ -172,6 +173,7 @@ def _batch(
             "woocommerce_rest_request_entity_too_large",
             f"Unable to accept more than {BATCH_LIMIT} items for this request.",
         )
+    store.log_batch(path, parts)
     out: dict[str, list[dict[str, Any]]] = {}
 
     def attempt(item_id: Any, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -231,6 +233,7 @@ async def batch_products(request: web.Request) -> web.Response:
     result = _batch(
         store,
         await json_body(request),
+        path=request.path,
         lookup=lookup,
         create=lambda body: products.create(store, body),
         show=lambda p: _product_json(request, p),
@@ -251,6 +254,7 @@ async def batch_variations(request: web.Request) -> web.Response:
     result = _batch(
         store,
         await json_body(request),
+        path=request.path,
         lookup=lookup,
         create=lambda body: products.create(store, body, parent=parent),
         show=lambda v: variation_json(v, site),

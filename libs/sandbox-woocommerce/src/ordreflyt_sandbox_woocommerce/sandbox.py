@@ -1,6 +1,7 @@
 """Control routes under `/_sandbox` (no auth) for tests and demos.
 
-- `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log.
+- `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log and
+  `protected_meta` (per order id, the meta whose key starts with "_", which REST never shows).
 - `POST /_sandbox/reset`: back to the start (catalogue and sample orders re-seeded, the
   configured generator rate and countries, start-up webhooks only).
 - `POST /_sandbox/orders`: place one sample order now, in its two checkout steps, each firing
@@ -16,6 +17,11 @@
 - `GET /_sandbox/deliveries`, `POST /_sandbox/deliveries/wait`: the delivery log, and waiting
   until every queued delivery has been attempted.
 - `GET|POST|DELETE /_sandbox/faults`: fault injection (see ordreflyt_sandbox_kit).
+- `GET /_sandbox/requests`: REST requests by "METHOD route" (`total`, `by_route`) and the last
+  batch calls (`batches`: path, create and delete counts, the ids updated); `DELETE` zeroes both.
+- `GET|POST|DELETE /_sandbox/item-faults`: `{"sku", "code", "message", "status", "count"}` makes
+  updates of that product (alone or as a batch item) fail with that error, `count` times or
+  until cleared: a per-item batch error on demand.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from ordreflyt_sandbox_woocommerce.rest import (
     store_key,
 )
 from ordreflyt_sandbox_woocommerce.settings import WooSettings, check_countries
-from ordreflyt_sandbox_woocommerce.store import Store
+from ordreflyt_sandbox_woocommerce.store import ItemFault, Store
 
 
 def seed_shop(store: Store, settings: WooSettings) -> None:
@@ -94,6 +100,13 @@ async def state(request: web.Request) -> web.Response:
             "notes": {
                 str(order_id): [note_json(n, site) for n in notes]
                 for order_id, notes in store.notes.items()
+            },
+            "protected_meta": {
+                str(o.id): [
+                    {"key": m.key, "value": m.value} for m in o.meta_data if m.key.startswith("_")
+                ]
+                for o in ordered
+                if any(m.key.startswith("_") for m in o.meta_data)
             },
             "refunds": [refund_json(r, site) for r in store.refunds.values()],
             "deliveries": [_delivery_json(d) for d in store.deliveries],
@@ -187,6 +200,58 @@ async def wait_for_deliveries(request: web.Request) -> web.Response:
     return web.json_response({"pending": dispatcher.pending})
 
 
+async def requests(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    return web.json_response(
+        {
+            "total": sum(store.requests.values()),
+            "by_route": dict(sorted(store.requests.items())),
+            "batches": store.batches,
+        }
+    )
+
+
+async def clear_requests(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    store.requests.clear()
+    store.batches.clear()
+    return web.json_response({"total": 0, "by_route": {}, "batches": []})
+
+
+def _item_faults_json(store: Store) -> dict[str, Any]:
+    return {"item_faults": [asdict(f) for f in store.item_faults.values()]}
+
+
+async def list_item_faults(request: web.Request) -> web.Response:
+    return web.json_response(_item_faults_json(request.app[store_key]))
+
+
+async def add_item_fault(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    sku, count, status = body.get("sku"), body.get("count"), body.get("status", 400)
+    if not isinstance(sku, str) or not sku:
+        raise WooError(400, "sandbox_invalid_item_fault", "sku must be a product's SKU")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise WooError(400, "sandbox_invalid_item_fault", "count must be a positive integer")
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise WooError(400, "sandbox_invalid_item_fault", "status must be 400..599")
+    store = request.app[store_key]
+    store.item_faults[sku] = ItemFault(
+        sku=sku,
+        status=status,
+        code=str(body.get("code", "sandbox_item_rejected")),
+        message=str(body.get("message", "Rejected by a sandbox item fault.")),
+        count=count,
+    )
+    return web.json_response(_item_faults_json(store), status=201)
+
+
+async def clear_item_faults(request: web.Request) -> web.Response:
+    store = request.app[store_key]
+    store.item_faults.clear()
+    return web.json_response(_item_faults_json(store))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/state", state)
     app.router.add_post("/_sandbox/reset", reset)
@@ -195,3 +260,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/generator", set_generator)
     app.router.add_get("/_sandbox/deliveries", deliveries)
     app.router.add_post("/_sandbox/deliveries/wait", wait_for_deliveries)
+    app.router.add_get("/_sandbox/requests", requests)
+    app.router.add_delete("/_sandbox/requests", clear_requests)
+    app.router.add_get("/_sandbox/item-faults", list_item_faults)
+    app.router.add_post("/_sandbox/item-faults", add_item_fault)
+    app.router.add_delete("/_sandbox/item-faults", clear_item_faults)

@@ -10,6 +10,7 @@ the webhook dispatcher, which applies WooCommerce's once-per-request rule.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,22 @@ class Event:
     resource_id: int
 
 
+@dataclass
+class ItemFault:
+    """A sandbox rule: updates of the product with this SKU fail with this error, `count`
+    times (None: until the rules are cleared), so a client's per-item error path can be tested."""
+
+    sku: str
+    status: int
+    code: str
+    message: str
+    count: int | None = None
+
+
+# Batch calls remembered for `GET /_sandbox/requests` (oldest dropped first).
+BATCH_LOG_LIMIT = 1000
+
+
 class Store:
     def __init__(
         self,
@@ -67,6 +84,10 @@ class Store:
         self.webhooks: dict[int, Webhook] = {}
         self.coupons: dict[str, CouponInput] = {}
         self.deliveries: list[DeliveryRecord] = []
+        # REST requests seen, by "METHOD route", and the batch calls with their item ids.
+        self.requests: Counter[str] = Counter()
+        self.batches: list[dict[str, Any]] = []
+        self.item_faults: dict[str, ItemFault] = {}
         self._events: list[Event] = []
         self._post_ids = itertools.count(FIRST_POST_ID)
         self._item_ids = itertools.count(1)
@@ -107,6 +128,29 @@ class Store:
     def take_events(self) -> list[Event]:
         events, self._events = self._events, []
         return events
+
+    def log_batch(self, path: str, parts: dict[str, list[Any]]) -> None:
+        update_ids = [i.get("id") if isinstance(i, dict) else None for i in parts["update"]]
+        self.batches.append(
+            {
+                "path": path,
+                "create": len(parts["create"]),
+                "update": update_ids,
+                "delete": len(parts["delete"]),
+            }
+        )
+        del self.batches[:-BATCH_LOG_LIMIT]
+
+    def check_item_fault(self, sku: str) -> None:
+        """Raise the error a sandbox rule sets for updates of this SKU, if there is one."""
+        fault = self.item_faults.get(sku) if sku else None
+        if fault is None:
+            return
+        if fault.count is not None:
+            fault.count -= 1
+            if fault.count <= 0:
+                del self.item_faults[sku]
+        raise WooError(fault.status, fault.code, fault.message)
 
     # -- lookups ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Where each shop's REST API is and its credentials.
 
 From `[shops.<id>]` in the TOML config: `url` (the shop's home URL, e.g. https://butikk.no/),
-`consumer_key` / `consumer_secret`, overridden by SHOP_<ID>_CONSUMER_KEY and
+`consumer_key` / `consumer_secret`, overridden by SHOP_<ID>_URL, SHOP_<ID>_CONSUMER_KEY and
 SHOP_<ID>_CONSUMER_SECRET (the sandbox shop's defaults are ck_sandbox / cs_sandbox).
 """
 
@@ -40,11 +40,11 @@ def load_shop_apis(
         if not isinstance(table, dict):
             raise SettingsError(f"shops.{shop_id} must be a table")
         key = shop_id.upper().replace("-", "_")
-        url = str(table.get("url", ""))
+        url = env.get(f"SHOP_{key}_URL") or str(table.get("url", ""))
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(
-                f"shops.{shop_id}.url must be the shop's URL, like https://butikk.no/ (got {url!r})"
+                f"shops.{shop_id}.url (or SHOP_{key}_URL) must be the shop's URL, like https://butikk.no/ (got {url!r})"
             )
         apis[shop_id] = ShopApi(
             shop_id=shop_id,

@@ -1,5 +1,7 @@
 """The whole pipeline as real processes for end-to-end tests and benchmarks: the sandbox shop
-and Fortnox, intake, order-mapper and erp-writer, on free ports, each stack with its own
+and Fortnox, intake, order-mapper and erp-writer (and stock-syncer with `stock=True`, its
+`[stock]` table from `stock_extra`; fulfillment-listener with `fulfillment=True`, its
+`[fulfillment]` table from `fulfillment_extra`), on free ports, each stack with its own
 database, sharing the test broker (its queues are removed when the stack stops)."""
 
 from __future__ import annotations
@@ -90,7 +92,13 @@ async def running_stack(
     env: dict[str, str] | None = None,
     order_mapper_extra: str = "",
     erp_writer_extra: str = "",
+    stock: bool = False,
+    stock_extra: str = "",
+    fulfillment: bool = False,
+    fulfillment_extra: str = "",
 ) -> AsyncIterator[Stack]:
+    """`fulfillment=True` also starts fulfillment-listener (port key "fulfillment-listener"),
+    its `[fulfillment]` table from `fulfillment_extra`."""
     name = f"ordreflyt_e2e_{uuid.uuid4().hex[:8]}"
     database_url = base_database_url.rsplit("/", 1)[0] + "/" + name
     stack = Stack(amqp_url=amqp_url, database_url=database_url, log_dir=log_dir)
@@ -100,6 +108,8 @@ async def running_stack(
         "intake",
         "order-mapper",
         *(f"erp-writer-{i}" for i in range(erp_writers)),
+        *(("stock-syncer",) if stock else ()),
+        *(("fulfillment-listener",) if fulfillment else ()),
     ):
         stack.ports[key] = free_port()
     config = log_dir / "ordreflyt.toml"
@@ -110,6 +120,8 @@ async def running_stack(
             order_mapper_extra=order_mapper_extra,
             erp_writer_extra=erp_writer_extra,
         )
+        + (f"\n[stock]\n{stock_extra}\n" if stock else "")
+        + (f"\n[fulfillment]\n{fulfillment_extra}\n" if fulfillment else "")
     )
     common = {
         "AMQP_URL": amqp_url,
@@ -140,6 +152,8 @@ async def running_stack(
         await _start(proc("order-mapper", "ordreflyt-order-mapper"), "/readyz")
         for i in range(erp_writers):
             await _start(proc(f"erp-writer-{i}", "ordreflyt-erp-writer"), "/readyz")
+        if fulfillment:
+            await _start(proc("fulfillment-listener", "ordreflyt-fulfillment-listener"), "/readyz")
         woo = proc("woo", "ordreflyt-sandbox-woocommerce")
         woo.argv += [
             "--port",
@@ -153,22 +167,34 @@ async def running_stack(
             *woo_args,
         ]
         await _start(woo, "/_sandbox/state")
+        if stock:
+            # After the shop: its first pass reads the shop.
+            await _start(proc("stock-syncer", "ordreflyt-stock-syncer"), "/readyz")
         yield stack
     finally:
         for p in stack.processes.values():
             p.stop_quietly()
-        await _remove_queues(amqp_url)
+        await _remove_queues(
+            amqp_url,
+            (
+                *(("stock-syncer",) if stock else ()),
+                *(("fulfillment-listener",) if fulfillment else ()),
+            ),
+        )
         await _drop_database(base_database_url, name)
 
 
-async def _remove_queues(amqp_url: str) -> None:
+async def _remove_queues(amqp_url: str, services: tuple[str, ...] = ()) -> None:
     # Importing the services registers the queues they consume.
     import ordreflyt_order_mapper.app  # noqa: F401
-    from ordreflyt_runtime.topology import CONSUMERS
+    from ordreflyt_runtime.topology import CONSUMERS, ConsumerQueue
 
+    # Queues of other services are named without importing them (an import would register
+    # them in this process's topology table).
+    extra = [ConsumerQueue(service=name, binding_keys=()) for name in services]
     connection = await aio_pika.connect(amqp_url)
     try:
-        for spec in list(CONSUMERS.values()):
+        for spec in [*CONSUMERS.values(), *extra]:
             for queue in (
                 spec.queue,
                 spec.dlq,

@@ -29,6 +29,7 @@ from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rat
 from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
 from ordreflyt_erp_writer.handlers import MIGRATION, ErpWriter, WriterOptions
 from ordreflyt_runtime.db import create_pool, schema_name
+from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.outbox import add_to_outbox
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import (
@@ -45,11 +46,6 @@ QUEUE = register_consumer(
 )
 
 writer_key = web.AppKey("erp_writer", ErpWriter)
-_json = msgspec.json.Encoder()
-
-
-def _json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
 
 
 def writer_options(doc: dict[str, Any]) -> WriterOptions:
@@ -69,7 +65,7 @@ async def list_parked(request: web.Request) -> web.Response:
     rows = await request.app[runtime_key].db.fetch(
         "SELECT shop_id, order_id, erp, code, message, parked_at FROM parked ORDER BY parked_at"
     )
-    return _json_response(
+    return json_response(
         {
             "parked": [
                 {
@@ -96,13 +92,13 @@ async def retry_parked(request: web.Request) -> web.Response:
             order_id,
         )
         if raw is None:
-            return _json_response({"error": f"order {shop_id}/{order_id} is not parked"}, 404)
+            return json_response({"error": f"order {shop_id}/{order_id} is not parked"}, 404)
         original = decode_event(bytes(raw))
         assert isinstance(original, ErpOrderRequested)
         again = msgspec.structs.replace(original, event_id=uuid.uuid4(), reason="retried")
         await add_to_outbox(conn, again)
     runtime.outbox_written()
-    return _json_response({"status": "sent again"})
+    return json_response({"status": "sent again"})
 
 
 async def show_link(request: web.Request) -> web.Response:
@@ -112,10 +108,8 @@ async def show_link(request: web.Request) -> web.Response:
         request.match_info["order"],
     )
     if row is None:
-        return _json_response({"error": "no ERP document for this order"}, 404)
-    return _json_response(
-        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(row).items()}
-    )
+        return json_response({"error": "no ERP document for this order"}, 404)
+    return json_response(dict(row))
 
 
 def setup(runtime: Runtime, app: web.Application) -> None:

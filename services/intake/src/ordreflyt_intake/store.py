@@ -132,7 +132,7 @@ async def store_delivery(
     With `dedupe_on_state`, a delivery whose (shop, order, date_modified_gmt, status, content)
     was seen before is stored with outcome `duplicate` and publishes nothing.
     """
-    args = (
+    args: list[object] = [
         delivery.id,
         delivery.shop_id,
         delivery.topic,
@@ -148,9 +148,9 @@ async def store_delivery(
         message.event_id if message else None,
         message.routing_key if message else None,
         message.body if message else None,
-    )
+    ]
     if dedupe_on_state:
-        args = (*args, delivery.content_hash)
+        args.append(delivery.content_hash)
     result = await pool.fetchval(_STORE_STATE if dedupe_on_state else _STORE_PLAIN, *args)
     assert isinstance(result, str)
     return result

@@ -16,7 +16,6 @@ import json
 import logging
 import re
 import uuid
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -43,6 +42,7 @@ from ordreflyt_intake.store import (
     Outgoing,
     store_delivery,
 )
+from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.service import Runtime, runtime_key
 
@@ -79,7 +79,7 @@ def _reject(
         reason,
         extra={"shop_id": shop_id, "shop_order_id": order_id, "http_status": status},
     )
-    return _json_response({"error": reason, "status": status}, status=status)
+    return json_response({"error": reason, "status": status}, status=status)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -97,11 +97,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 _json = msgspec.json.Encoder()
-
-
-def _json_response(body: dict[str, Any], status: int = 200) -> web.Response:
-    # msgspec instead of web.json_response's json.dumps: this is the hot path.
-    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
 
 
 def _headers_json(request: web.Request) -> str:
@@ -224,7 +219,7 @@ async def _accept_ping(
     log.info(
         "webhook ping answered", extra={"shop_id": shop.shop_id, "delivery_id": str(delivery.id)}
     )
-    return _json_response({"delivery_id": str(delivery.id), "outcome": PING})
+    return json_response({"delivery_id": str(delivery.id), "outcome": PING})
 
 
 async def _accept_deleted(
@@ -295,7 +290,7 @@ def _accepted(
             outcome,
             extra={"delivery_id": str(delivery.id), "topic": topic, "status": status},
         )
-    return _json_response({"delivery_id": str(delivery.id), "outcome": outcome})
+    return json_response({"delivery_id": str(delivery.id), "outcome": outcome})
 
 
 __all__ = ["DUPLICATE", "config_key", "metrics_key", "signature_ok", "woocommerce_webhook"]

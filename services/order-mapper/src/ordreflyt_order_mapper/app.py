@@ -10,9 +10,6 @@ Routes besides the shared health ones:
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
 from aiohttp import web
 
 from ordreflyt_contracts import OrderDeleted, OrderReceived, OrderRestored
@@ -20,6 +17,7 @@ from ordreflyt_order_mapper.handlers import OrderMapper
 from ordreflyt_order_mapper.rules import load_rules
 from ordreflyt_order_mapper.state import MIGRATIONS
 from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import load_toml
 from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
@@ -39,11 +37,6 @@ QUEUE = register_consumer(
 )
 
 mapper_key = web.AppKey("order_mapper", OrderMapper)
-_json = msgspec.json.Encoder()
-
-
-def _json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
 
 
 async def list_holds(request: web.Request) -> web.Response:
@@ -51,7 +44,7 @@ async def list_holds(request: web.Request) -> web.Response:
         "SELECT shop_id, order_id, order_number, status, held_reasons, held_at FROM orders"
         " WHERE held_reasons IS NOT NULL ORDER BY held_at"
     )
-    return _json_response(
+    return json_response(
         {
             "holds": [
                 {
@@ -77,14 +70,14 @@ async def release_hold(request: web.Request) -> web.Response:
     if ctx.wrote_outbox:
         runtime.outbox_written()
     if outcome is None:
-        return _json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
+        return json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
     if outcome.action == "duplicate-transfer":
-        return _json_response(
+        return json_response(
             {"error": f"order {shop_id}/{order_id} was already sent to the ERP"}, 409
         )
     if outcome.action == "held":
-        return _json_response({"status": "held", "reasons": list(outcome.reasons)}, 409)
-    return _json_response({"status": "sent"})
+        return json_response({"status": "held", "reasons": list(outcome.reasons)}, 409)
+    return json_response({"status": "sent"})
 
 
 async def list_changed(request: web.Request) -> web.Response:
@@ -92,7 +85,7 @@ async def list_changed(request: web.Request) -> web.Response:
         "SELECT shop_id, order_id, order_number, status, change_note, updated_at FROM orders"
         " WHERE changed_after_transfer ORDER BY updated_at"
     )
-    return _json_response(
+    return json_response(
         {
             "changed": [
                 {
@@ -116,8 +109,8 @@ async def show_order(request: web.Request) -> web.Response:
         request.match_info["order"],
     )
     if row is None:
-        return _json_response({"error": "order not known"}, 404)
-    return _json_response(
+        return json_response({"error": "order not known"}, 404)
+    return json_response(
         {
             "shop_id": row["shop_id"],
             "order_id": row["order_id"],

@@ -1,0 +1,197 @@
+"""fulfillment-listener's tables (schema `fulfillment_listener`) and the queries on them.
+
+- `links`: which ERP document belongs to which shop order (from erp-order.created), with what
+  was last read of the document (`erp_last_modified`, `fetched_at`), the delivered quantities
+  the recorded effects cover, the status Ordreflyt last set on the shop order
+  (`known_status`), and whether the order is parked (an effect the shop refused).
+- `effects`: every effect ever planned for a shop order, unique by its key, so each happens once:
+  `pending` (recorded, not yet known to be done), `applied`, `conflict` (not applied, with the
+  reason), `failed` (the shop refused; the order is parked). `note` holds the text of a note
+  before it is sent, so a retry after a crash can find it among the order's notes.
+- `poll_state`: the watermark per ERP and what the last poll did.
+- `push_events`: pushed shipment events by the sender's id, for dedupe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ordreflyt_fulfillment_listener.effects import Effect
+from ordreflyt_runtime.db import DbConn, Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (
+        "fulfillment-listener/001_tables",
+        """
+        CREATE TABLE links (
+            shop_id text NOT NULL,
+            order_id text NOT NULL,
+            erp text NOT NULL,
+            document_kind text NOT NULL,
+            document_number text NOT NULL,
+            invoice_number text,
+            external_reference text NOT NULL,
+            erp_created_at timestamptz NOT NULL,
+            linked_at timestamptz NOT NULL DEFAULT now(),
+            needs_check boolean NOT NULL DEFAULT true,
+            known_status text,
+            covered jsonb,
+            erp_last_modified text,
+            fetched_at timestamptz,
+            parked_reason text,
+            parked_at timestamptz,
+            PRIMARY KEY (shop_id, order_id)
+        );
+        CREATE INDEX links_document ON links (erp, document_number);
+        CREATE TABLE effects (
+            seq bigserial PRIMARY KEY,
+            shop_id text NOT NULL,
+            order_id text NOT NULL,
+            key text NOT NULL,
+            state text NOT NULL CHECK (state IN ('pending', 'applied', 'conflict', 'failed')),
+            effect jsonb NOT NULL,
+            note text,
+            outcome text,
+            attempts integer NOT NULL DEFAULT 0,
+            last_error text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (shop_id, order_id, key)
+        );
+        CREATE INDEX effects_pending ON effects (shop_id, order_id) WHERE state = 'pending';
+        CREATE TABLE poll_state (
+            erp text PRIMARY KEY,
+            watermark text,
+            last_poll_at timestamptz,
+            last_result jsonb
+        );
+        CREATE TABLE push_events (
+            shop_id text NOT NULL,
+            event_key text NOT NULL,
+            order_id text NOT NULL,
+            body jsonb NOT NULL,
+            received_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (shop_id, event_key)
+        );
+        """,
+    ),
+)
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_effect_decoder = msgspec.json.Decoder(Effect)
+_quantities_decoder = msgspec.json.Decoder(dict[str, Decimal])
+
+
+def encode_json(value: Any) -> str:
+    return _encoder.encode(value).decode()
+
+
+def decode_effect(raw: str) -> Effect:
+    return _effect_decoder.decode(raw)
+
+
+@dataclass(frozen=True)
+class Link:
+    shop_id: str
+    order_id: str
+    erp: str
+    document_kind: str
+    document_number: str
+    needs_check: bool
+    known_status: str | None
+    covered: dict[str, Decimal] | None
+    erp_last_modified: str | None
+    fetched_at: datetime | None
+    parked_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Link:
+        covered = row["covered"]
+        return cls(
+            shop_id=row["shop_id"],
+            order_id=row["order_id"],
+            erp=row["erp"],
+            document_kind=row["document_kind"],
+            document_number=row["document_number"],
+            needs_check=row["needs_check"],
+            known_status=row["known_status"],
+            covered=_quantities_decoder.decode(covered) if covered is not None else None,
+            erp_last_modified=row["erp_last_modified"],
+            fetched_at=row["fetched_at"],
+            parked_reason=row["parked_reason"],
+        )
+
+
+async def get_link(conn: DbConn | asyncpg.Pool, shop_id: str, order_id: str) -> Link | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2", shop_id, order_id
+    )
+    return Link.from_row(row) if row is not None else None
+
+
+async def links_for_documents(
+    conn: DbConn | asyncpg.Pool, erp: str, numbers: Sequence[str]
+) -> dict[str, Link]:
+    rows = await conn.fetch(
+        "SELECT * FROM links WHERE erp = $1 AND document_kind = 'order'"
+        " AND document_number = ANY($2::text[])",
+        erp,
+        list(numbers),
+    )
+    return {row["document_number"]: Link.from_row(row) for row in rows}
+
+
+async def record_effects(
+    conn: DbConn, shop_id: str, order_id: str, effects: Sequence[Effect]
+) -> list[str]:
+    """Record effects as pending (once per key); returns the keys that were new."""
+    fresh: list[str] = []
+    for effect in effects:
+        inserted = await conn.fetchval(
+            "INSERT INTO effects (shop_id, order_id, key, state, effect)"
+            " VALUES ($1, $2, $3, 'pending', $4::jsonb)"
+            " ON CONFLICT (shop_id, order_id, key) DO NOTHING RETURNING true",
+            shop_id,
+            order_id,
+            effect.key,
+            encode_json(effect),
+        )
+        if inserted:
+            fresh.append(effect.key)
+    return fresh
+
+
+async def effect_keys(conn: DbConn, shop_id: str, order_id: str) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT key FROM effects WHERE shop_id = $1 AND order_id = $2", shop_id, order_id
+    )
+    return {row["key"] for row in rows}
+
+
+async def orders_with_pending(pool: asyncpg.Pool) -> list[tuple[str, str]]:
+    rows = await pool.fetch(
+        "SELECT DISTINCT e.shop_id, e.order_id FROM effects e"
+        " JOIN links l USING (shop_id, order_id)"
+        " WHERE e.state = 'pending' AND l.parked_reason IS NULL"
+    )
+    return [(row["shop_id"], row["order_id"]) for row in rows]
+
+
+def row_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A row as JSON-ready values (times as ISO text, jsonb decoded)."""
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif key in ("effect", "covered", "last_result", "body") and isinstance(value, str):
+            out[key] = msgspec.json.decode(value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,133 @@
+"""The stock-syncer service: ERP stock (and, per switch, product data) to the shops.
+
+Environment: the shared AMQP_URL, DATABASE_URL, HTTP_PORT (default 8004), ORDREFLYT_CONFIG;
+FORTNOX_* as for erp-writer (the same client id shares one rate limit and token with it);
+SHOP_<ID>_CONSUMER_KEY / SHOP_<ID>_CONSUMER_SECRET over `[shops.<id>]`. The rules are the
+TOML table `[stock]` (see `config.py`).
+
+Consumes `erp-writer.erp-order.created.v1` on its own queue `stock-syncer`: the shop order is
+in the ERP now, so its stock is counted there (see `syncer.py`), and a pass follows shortly.
+
+Routes:
+- `POST /sync`: run a pass now (waits for one in progress) and answer its summary; 200 when
+  it went through (items the shop refused are in `errors` and the report), 502 when the ERP or
+  a shop could not be read or written.
+  `?full=true` reads both catalogues in full and compares with what the shop shows rather than
+  with what was pushed last: it repairs values edited in the shop.
+- `GET /status`: the last pass (trigger, time, duration, ERP requests, per shop: SKUs matched,
+  changed, pushed, rejected, batch and shop calls, seconds in calls), whether one is running
+  and when the next is due.
+- `GET /report` (`?shop=<id>` for one): per shop, SKUs only in the ERP, only in the shop,
+  products without SKU, fields not synced and why, and rejected items with WooCommerce's code
+  and message, attempts and next retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from ordreflyt_contracts import ErpOrderCreated
+from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
+from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
+from ordreflyt_runtime.settings import SettingsError, load_toml
+from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+from ordreflyt_shop import ShopApi, load_shop_apis
+from ordreflyt_stock_syncer import store
+from ordreflyt_stock_syncer.config import StockConfig, stock_config
+from ordreflyt_stock_syncer.erp import ErpReader
+from ordreflyt_stock_syncer.shop import ShopSide, TimedWooClient
+from ordreflyt_stock_syncer.syncer import Syncer, SyncMetrics
+
+SERVICE = "stock-syncer"
+DEFAULT_PORT = 8004
+
+QUEUE = register_consumer(
+    ConsumerQueue(service=SERVICE, binding_keys=(ErpOrderCreated.routing_key,))
+)
+
+syncer_key = web.AppKey("stock_syncer", Syncer)
+
+
+def selected_shops(apis: dict[str, ShopApi], config: StockConfig) -> dict[str, ShopApi]:
+    unknown = [s for s in config.shops if s not in apis]
+    if unknown:
+        raise SettingsError(
+            f"stock.shops: no [shops.{unknown[0]}] in the config (shops: {', '.join(apis)})"
+        )
+    return {k: v for k, v in apis.items() if not config.shops or k in config.shops}
+
+
+async def sync_now(request: web.Request) -> web.Response:
+    full = request.query.get("full", "false").lower() in ("1", "true", "yes")
+    summary = await request.app[syncer_key].run_pass("manual", reconcile=full, retry_now=True)
+    return json_response(summary, 200 if summary["ok"] else 502)
+
+
+async def status(request: web.Request) -> web.Response:
+    syncer = request.app[syncer_key]
+    last = await store.last_pass(request.app[runtime_key].db)
+    next_at = syncer.scheduler.next_at
+    return json_response(
+        {
+            "running": syncer.running,
+            "next_pass_at": next_at.isoformat() if next_at is not None else None,
+            "last_pass": last,
+        }
+    )
+
+
+async def report(request: web.Request) -> web.Response:
+    reports = await store.load_reports(request.app[runtime_key].db)
+    shop = request.query.get("shop")
+    if shop is not None:
+        if shop not in reports:
+            return json_response({"error": f"no report for shop {shop!r} yet"}, 404)
+        return json_response(reports[shop])
+    return json_response({"reports": reports})
+
+
+def setup(runtime: Runtime, app: web.Application) -> None:
+    doc = load_toml(runtime.settings.config_path)
+    config = stock_config(doc)
+    apis = selected_shops(load_shop_apis(doc), config)
+    # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
+    fortnox_settings_from_env()
+    rate_limit_from_env()
+    metrics = SyncMetrics(runtime.metrics.registry)
+
+    async def syncer_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with (
+            fortnox_client(runtime.settings.database_url) as fortnox,
+            aiohttp.ClientSession() as http,
+        ):
+            shops = {shop_id: ShopSide(TimedWooClient(api, http)) for shop_id, api in apis.items()}
+            syncer = Syncer(runtime.db, ErpReader(fortnox, config), shops, config, metrics)
+            app[syncer_key] = syncer
+            runtime.handlers[ErpOrderCreated] = syncer.erp_order_created
+            task = asyncio.create_task(syncer.scheduler.run())
+            try:
+                yield
+            finally:
+                # A pass under way may finish (its pushes are recorded); then the loop ends.
+                await syncer.scheduler.stop(task, runtime.settings.shutdown_timeout)
+
+    # Before the consumer's context: the handler exists when consuming starts, and the
+    # syncer outlives the consumer at stop.
+    app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, syncer_ctx)
+    app.router.add_post("/sync", sync_now)
+    app.router.add_get("/status", status)
+    app.router.add_get("/report", report)
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    default_port=DEFAULT_PORT,
+    migrations=(store.MIGRATION,),
+    consumes=QUEUE,
+    setup=setup,
+)
