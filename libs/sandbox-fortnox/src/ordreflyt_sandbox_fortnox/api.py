@@ -7,6 +7,8 @@ before these run (see `app.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
 from ordreflyt_sandbox_fortnox import documents, registers
@@ -14,6 +16,7 @@ from ordreflyt_sandbox_fortnox.errors import invalid_parameter
 from ordreflyt_sandbox_fortnox.fields import Fields
 from ordreflyt_sandbox_fortnox.jsonio import loads, respond
 from ordreflyt_sandbox_fortnox.listing import ARTICLES, CUSTOMERS, INVOICES, ORDERS, list_page
+from ordreflyt_sandbox_fortnox.models import Customer
 from ordreflyt_sandbox_fortnox.store import Store, store_key
 
 routes = web.RouteTableDef()
@@ -36,7 +39,15 @@ def _store(request: web.Request) -> Store:
 @routes.get("/3/customers")
 async def list_customers(request: web.Request) -> web.Response:
     store = _store(request)
-    items = [c.to_json() for c in store.customers.values()]
+    customers: Iterable[Customer] = store.customers.values()
+    needle = request.query.get("email")
+    if needle is not None:
+        # Narrow before rendering: a register of thousands is searched on every new customer.
+        # list_page applies the same substring match again (and rejects repeated parameters).
+        customers = [
+            c for c in customers if needle.lower() in str(c.fields.get("Email") or "").lower()
+        ]
+    items = [c.to_json() for c in customers]
     return respond(list_page(CUSTOMERS, items, request.query, store.now().date()))
 
 
