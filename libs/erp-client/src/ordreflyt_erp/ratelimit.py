@@ -73,7 +73,8 @@ class SharedRateLimiter:
                     )
                 return 0.0
             free_at = row["oldest"] + self._window
-            return max(0.01, float((free_at - row["now"]).total_seconds()))
+            wait: float = (free_at - row["now"]).total_seconds()
+            return max(0.01, wait)
 
     async def penalise(self) -> None:
         """After a 429 the ERP's window is full whatever we counted: wait a whole window."""

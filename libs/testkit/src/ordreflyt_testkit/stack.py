@@ -6,7 +6,6 @@ database, sharing the test broker (its queues are removed when the stack stops).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -215,12 +214,3 @@ async def _drop_database(base_url: str, name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-
-
-async def wait_value(probe: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(interval)
