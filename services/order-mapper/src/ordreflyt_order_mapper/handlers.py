@@ -164,7 +164,8 @@ class OrderMapper:
             )
             await _mark_changed(ctx.conn, shop_id, order, note)
             return Outcome("changed", tuple(held.reasons))
-        if fingerprint(erp_order) == sent_fingerprint:
+        new_fingerprint = fingerprint(erp_order)
+        if new_fingerprint == sent_fingerprint:
             return Outcome("recorded")
         if self.rules.apply_changes_to_erp:
             await ctx.publish(
@@ -179,7 +180,7 @@ class OrderMapper:
                 "UPDATE orders SET transferred_fingerprint = $3 WHERE shop_id = $1 AND order_id = $2",
                 shop_id,
                 str(order.id),
-                fingerprint(erp_order),
+                new_fingerprint,
             )
             note = f"changed after transfer (status {order.status}); update sent to the ERP"
         else:
