@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -17,10 +18,18 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all held open while choosing, so none is handed out twice)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 class ServiceProcess:
@@ -37,6 +46,8 @@ class ServiceProcess:
         self.env = env
         self.port = int(env["HTTP_PORT"])
         self.log_path = log_dir / f"{self.name}.log"
+        # The service name a console script's /readyz reports ("ordreflyt-intake" -> "intake").
+        self.service = script.removeprefix("ordreflyt-") if isinstance(script, str) else None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +65,8 @@ class ServiceProcess:
         )
 
     async def wait_ready(self, path: str = "/readyz", timeout: float = 30.0) -> None:
+        """Until `path` answers 200 from this process: a service's /readyz must name it, so a
+        port taken by another process (a bind race) is not mistaken for this one."""
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:

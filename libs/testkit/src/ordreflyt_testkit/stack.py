@@ -17,7 +17,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from ordreflyt_testkit.processes import ServiceProcess, free_port
+from ordreflyt_testkit.processes import ServiceProcess, free_ports
 
 E2E_SECRET = "e2e-webhook-secret"
 
@@ -74,9 +74,20 @@ class Stack:
         return [o for o in state["orders"] if o.get("ExternalInvoiceReference1") == ref]
 
 
-async def _start(proc: ServiceProcess, ready_path: str) -> None:
+async def _start(proc: ServiceProcess, ready_path: str, stack: Stack | None = None) -> None:
+    """Start and wait until ready. A service whose port was taken by another program between
+    choosing and binding it (a rare race) is started once more on a new port."""
     proc.start()
-    await proc.wait_ready(ready_path, timeout=60)
+    try:
+        await proc.wait_ready(ready_path, timeout=60)
+    except RuntimeError:
+        if stack is None or "address already in use" not in proc.tail():
+            raise
+        proc.port = free_ports(1)[0]
+        proc.env["HTTP_PORT"] = str(proc.port)
+        stack.ports[proc.name] = proc.port
+        proc.start()
+        await proc.wait_ready(ready_path, timeout=60)
 
 
 @contextlib.asynccontextmanager
@@ -101,7 +112,7 @@ async def running_stack(
     name = f"ordreflyt_e2e_{uuid.uuid4().hex[:8]}"
     database_url = base_database_url.rsplit("/", 1)[0] + "/" + name
     stack = Stack(amqp_url=amqp_url, database_url=database_url, log_dir=log_dir)
-    for key in (
+    keys = (
         "woo",
         "fortnox",
         "intake",
@@ -109,8 +120,8 @@ async def running_stack(
         *(f"erp-writer-{i}" for i in range(erp_writers)),
         *(("stock-syncer",) if stock else ()),
         *(("fulfillment-listener",) if fulfillment else ()),
-    ):
-        stack.ports[key] = free_port()
+    )
+    stack.ports.update(zip(keys, free_ports(len(keys)), strict=True))
     config = log_dir / "ordreflyt.toml"
     config.write_text(
         DEFAULT_CONFIG.format(
@@ -147,12 +158,14 @@ async def running_stack(
         fortnox = proc("fortnox", "ordreflyt-sandbox-fortnox")
         fortnox.argv += ["--port", str(stack.ports["fortnox"]), *fortnox_args]
         await _start(fortnox, "/_sandbox/stats")
-        await _start(proc("intake", "ordreflyt-intake"), "/readyz")
-        await _start(proc("order-mapper", "ordreflyt-order-mapper"), "/readyz")
+        await _start(proc("intake", "ordreflyt-intake"), "/readyz", stack)
+        await _start(proc("order-mapper", "ordreflyt-order-mapper"), "/readyz", stack)
         for i in range(erp_writers):
-            await _start(proc(f"erp-writer-{i}", "ordreflyt-erp-writer"), "/readyz")
+            await _start(proc(f"erp-writer-{i}", "ordreflyt-erp-writer"), "/readyz", stack)
         if fulfillment:
-            await _start(proc("fulfillment-listener", "ordreflyt-fulfillment-listener"), "/readyz")
+            await _start(
+                proc("fulfillment-listener", "ordreflyt-fulfillment-listener"), "/readyz", stack
+            )
         woo = proc("woo", "ordreflyt-sandbox-woocommerce")
         woo.argv += [
             "--port",
@@ -168,7 +181,7 @@ async def running_stack(
         await _start(woo, "/_sandbox/state")
         if stock:
             # After the shop: its first pass reads the shop.
-            await _start(proc("stock-syncer", "ordreflyt-stock-syncer"), "/readyz")
+            await _start(proc("stock-syncer", "ordreflyt-stock-syncer"), "/readyz", stack)
         yield stack
     finally:
         for p in stack.processes.values():
