@@ -49,10 +49,6 @@ async def test_imported_definitions_equal_what_a_service_declares(
     queue = await declare_consumer_queue(channel, spec)
     assert queue.name == spec.queue
     assert not channel.is_closed
-    for name in (
-        spec.queue,
-        spec.dlq,
-        *(f"{spec.service}.retry.{d}ms" for d in spec.retry_delays_ms),
-    ):
+    for name in spec.queue_names:
         await channel.queue_delete(name)
     await channel.close()

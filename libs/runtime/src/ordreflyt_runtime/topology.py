@@ -58,8 +58,18 @@ class ConsumerQueue:
 
     def retry_queue(self, attempt: int) -> str:
         """The retry queue after failed attempt number `attempt` (1-based)."""
-        delay = self.retry_delays_ms[min(attempt, len(self.retry_delays_ms)) - 1]
-        return f"{self.service}.retry.{delay}ms"
+        return self.retry_queue_name(
+            self.retry_delays_ms[min(attempt, len(self.retry_delays_ms)) - 1]
+        )
+
+    def retry_queue_name(self, delay_ms: int) -> str:
+        return f"{self.service}.retry.{delay_ms}ms"
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """Every queue this service owns: its queue, its DLQ and its retry queues."""
+        delays = sorted(set(self.retry_delays_ms))
+        return (self.queue, self.dlq, *(self.retry_queue_name(d) for d in delays))
 
     @property
     def max_attempts(self) -> int:
@@ -121,7 +131,7 @@ async def declare_consumer_queue(
     await dlq.bind(dead, routing_key=spec.service)
     for delay in sorted(set(spec.retry_delays_ms)):
         await channel.declare_queue(
-            f"{spec.service}.retry.{delay}ms", durable=True, arguments=spec.retry_arguments(delay)
+            spec.retry_queue_name(delay), durable=True, arguments=spec.retry_arguments(delay)
         )
     queue = await channel.declare_queue(spec.queue, durable=True, arguments=spec.queue_arguments())
     for key in spec.binding_keys:
@@ -152,7 +162,7 @@ def export_definitions(consumers: Iterable[ConsumerQueue], vhost: str = "/") -> 
         for delay in sorted(set(spec.retry_delays_ms)):
             queues.append(
                 {
-                    "name": f"{spec.service}.retry.{delay}ms",
+                    "name": spec.retry_queue_name(delay),
                     "arguments": spec.retry_arguments(delay),
                 }
             )

@@ -11,7 +11,7 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from ordreflyt_runtime.db import ensure_database
-from ordreflyt_testkit.infra import Infra, InfraUnavailable, provide_infra
+from ordreflyt_testkit.infra import Infra, InfraUnavailable, drop_database, provide_infra
 
 
 @pytest.fixture(scope="session")
@@ -28,12 +28,7 @@ async def database_url(infra: Infra) -> AsyncIterator[str]:
     await ensure_database(infra.database_url)
     yield infra.database_url
     if infra.kind == "local":
-        name = infra.database_url.rsplit("/", 1)[1]
-        admin = await asyncpg.connect(infra.database_url.rsplit("/", 1)[0] + "/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(infra.database_url)
 
 
 @pytest.fixture(scope="session")

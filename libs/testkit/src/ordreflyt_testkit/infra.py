@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import asyncpg
+
 from ordreflyt_runtime.settings import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL
 
 RABBITMQ_IMAGE = "rabbitmq:4.2-management"
@@ -102,6 +104,16 @@ def _with_vhost(url: str, vhost: str) -> str:
 
 def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def drop_database(database_url: str) -> None:
+    """Remove the database a URL names (connections to it are ended)."""
+    base, name = database_url.rsplit("/", 1)
+    admin = await asyncpg.connect(base + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @contextlib.contextmanager

@@ -15,8 +15,9 @@ from typing import Any
 
 import aio_pika
 import aiohttp
-import asyncpg
 
+from ordreflyt_runtime.topology import ConsumerQueue
+from ordreflyt_testkit.infra import drop_database
 from ordreflyt_testkit.processes import ServiceProcess, free_ports
 
 E2E_SECRET = "e2e-webhook-secret"
@@ -189,29 +190,23 @@ async def running_stack(
         await _remove_queues(
             amqp_url,
             (
+                "order-mapper",
+                "erp-writer",
                 *(("stock-syncer",) if stock else ()),
                 *(("fulfillment-listener",) if fulfillment else ()),
             ),
         )
-        await _drop_database(base_database_url, name)
+        await drop_database(database_url)
 
 
-async def _remove_queues(amqp_url: str, services: tuple[str, ...] = ()) -> None:
-    # Importing the services registers the queues they consume.
-    import ordreflyt_order_mapper.app  # noqa: F401
-    from ordreflyt_runtime.topology import CONSUMERS, ConsumerQueue
-
-    # Queues of other services are named without importing them (an import would register
-    # them in this process's topology table).
-    extra = [ConsumerQueue(service=name, binding_keys=()) for name in services]
+async def _remove_queues(amqp_url: str, services: tuple[str, ...]) -> None:
+    """Delete the stack's services' queues, so no message is left for the next stack."""
     connection = await aio_pika.connect(amqp_url)
     try:
-        for spec in [*CONSUMERS.values(), *extra]:
-            for queue in (
-                spec.queue,
-                spec.dlq,
-                *(f"{spec.service}.retry.{d}ms" for d in spec.retry_delays_ms),
-            ):
+        for service in services:
+            # Named without importing the services (an import would register their queues in
+            # this process's topology table).
+            for queue in ConsumerQueue(service=service, binding_keys=()).queue_names:
                 channel = await connection.channel()
                 with contextlib.suppress(Exception):
                     await channel.queue_delete(queue)
@@ -219,11 +214,3 @@ async def _remove_queues(amqp_url: str, services: tuple[str, ...] = ()) -> None:
                     await channel.close()
     finally:
         await connection.close()
-
-
-async def _drop_database(base_url: str, name: str) -> None:
-    admin = await asyncpg.connect(base_url.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
