@@ -155,6 +155,7 @@ async def running_stack(
         stack.processes[key] = p
         return p
 
+    await _remove_queues(amqp_url)
     try:
         fortnox = proc("fortnox", "ordreflyt-sandbox-fortnox")
         fortnox.argv += ["--port", str(stack.ports["fortnox"]), *fortnox_args]
@@ -187,23 +188,20 @@ async def running_stack(
     finally:
         for p in stack.processes.values():
             p.stop_quietly()
-        await _remove_queues(
-            amqp_url,
-            (
-                "order-mapper",
-                "erp-writer",
-                *(("stock-syncer",) if stock else ()),
-                *(("fulfillment-listener",) if fulfillment else ()),
-            ),
-        )
+        await _remove_queues(amqp_url)
         await drop_database(database_url)
 
 
-async def _remove_queues(amqp_url: str, services: tuple[str, ...]) -> None:
-    """Delete the stack's services' queues, so no message is left for the next stack."""
+# Every consuming service of the product. A stack removes all their queues when it starts and
+# when it stops: other tests (in-process services) may have left queues bound that collect
+# this stack's messages, or leave messages a later stack's services would take for their own.
+CONSUMING_SERVICES = ("order-mapper", "erp-writer", "fulfillment-listener", "stock-syncer")
+
+
+async def _remove_queues(amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
-        for service in services:
+        for service in CONSUMING_SERVICES:
             # Named without importing the services (an import would register their queues in
             # this process's topology table).
             for queue in ConsumerQueue(service=service, binding_keys=()).queue_names:
