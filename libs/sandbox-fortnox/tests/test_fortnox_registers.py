@@ -51,6 +51,26 @@ async def test_customer_search_is_a_case_insensitive_substring_match(fortnox: Fo
     assert [c["Name"] for c in body["Customers"]] == ["Hanna Lind"]
 
 
+async def test_customer_search_by_email_follows_creates_and_changes(fortnox: Fortnox) -> None:
+    async def numbers(needle: str) -> list[str]:
+        _, body = await fortnox.get("/3/customers", email=needle)
+        return sorted(c["CustomerNumber"] for c in body["Customers"])
+
+    first = (await fortnox.add_customer(Email="per@example.se"))["CustomerNumber"]
+    assert await numbers("per@example.se") == [first]
+    # Searched, then another customer with the same e-mail and one that contains it.
+    second = (await fortnox.add_customer(Email="Per@Example.se"))["CustomerNumber"]
+    third = (await fortnox.add_customer(Email="asper@example.se"))["CustomerNumber"]
+    assert await numbers("PER@example.se") == sorted([first, second, third])
+    assert await numbers("asper") == [third]
+    # A changed e-mail is found by the new one only.
+    await fortnox.put(f"/3/customers/{first}", {"Customer": {"Email": "pia@example.no"}})
+    assert await numbers("per@example.se") == sorted([second, third])
+    assert await numbers("pia@") == [first]
+    assert await numbers("example.") == sorted([first, second, third])
+    assert await numbers("nobody@") == []
+
+
 async def test_updating_a_customer(fortnox: Fortnox) -> None:
     number = (await fortnox.add_customer())["CustomerNumber"]
     _, body = await fortnox.put(f"/3/customers/{number}", {"Customer": {"City": "Bergen"}})

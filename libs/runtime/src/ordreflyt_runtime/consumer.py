@@ -16,8 +16,8 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from ordreflyt_contracts import Event, decode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.metrics import Metrics
-from ordreflyt_runtime.outbox import add_to_outbox
+from ordreflyt_runtime.outbox import OutboxRow, add_to_outbox
 from ordreflyt_runtime.topology import (
     DEAD_EXCHANGE,
     H_ATTEMPT,
@@ -54,12 +54,16 @@ class HandlerContext:
     """What a handler gets besides its message: the connection of the open transaction."""
 
     conn: DbConn
-    wrote_outbox: bool = False
+    # Outbox rows written in this transaction, handed to the relay after the commit.
+    written: list[OutboxRow] = field(default_factory=list)
+
+    @property
+    def wrote_outbox(self) -> bool:
+        return bool(self.written)
 
     async def publish(self, *events: Event) -> None:
         """Emit messages atomically with the handler's other writes (through the outbox)."""
-        await add_to_outbox(self.conn, *events)
-        self.wrote_outbox = True
+        self.written.extend(await add_to_outbox(self.conn, *events))
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
@@ -75,7 +79,7 @@ class Consumer:
         metrics: Metrics,
         *,
         prefetch: int = 64,
-        on_outbox_written: Callable[[], None] | None = None,
+        on_outbox_written: Callable[[Sequence[OutboxRow]], None] | None = None,
         after_commit: AfterCommit | None = None,
     ) -> None:
         self.spec = spec
@@ -173,8 +177,8 @@ class Consumer:
                     return True
                 ctx = HandlerContext(conn)
                 await handler(event, ctx)
-            if ctx.wrote_outbox and self._on_outbox_written is not None:
-                self._on_outbox_written()
+            if ctx.written and self._on_outbox_written is not None:
+                self._on_outbox_written(ctx.written)
         return False
 
     async def _retry_or_dead_letter(

@@ -1,11 +1,20 @@
 """Transactional outbox: messages are written in the same transaction as the state that caused
 them, and a relay publishes them afterwards with publisher confirms.
 
-The relay takes a batch with `FOR UPDATE SKIP LOCKED` (replicas share the work), publishes every
-message persistent with `message_id` = event id and `correlation_id` = shop order id, waits for
-all confirms, and deletes the batch in the same transaction. A crash between confirm and delete
-republishes the batch; consumers' inboxes drop the copies. While the broker is away the rows
-wait in PostgreSQL and the relay retries.
+Two ways out of the table, both ending in a delete after the broker confirmed:
+- Handed over: whoever committed outbox rows passes them to the relay (`hand_over`), which
+  publishes them from memory and deletes them by event id in one statement per batch. No read
+  of the table, no transaction: the usual path, one statement for everything handed over since
+  the previous batch.
+- Polled: at start, when woken without rows (`wake`), after a failed publish, and every
+  `poll_interval` the relay takes a batch with `FOR UPDATE SKIP LOCKED` (replicas share the
+  work), publishes it and deletes it in the same transaction. The periodic poll only takes rows
+  older than `settle` seconds, so rows that are being handed over are not published twice in
+  the normal course; rows left by a crash, a broker outage or a replica that stopped are.
+
+Every message is persistent with `message_id` = event id and `correlation_id` = shop order id. A
+crash between confirm and delete republishes; consumers' inboxes drop the copies. While the
+broker is away the rows wait in PostgreSQL and the relay retries.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import aio_pika
 import asyncpg
@@ -34,12 +45,32 @@ INSERT_SQL = (
 )
 
 
-async def add_to_outbox(conn: DbConn, *events: Event) -> None:
-    """Write messages to the outbox on `conn` (inside the caller's transaction)."""
-    await conn.executemany(
-        INSERT_SQL,
-        [(e.event_id, e.routing_key, e.shop_order_id, encode_event(e)) for e in events],
-    )
+# Fields of a stored message: event id, routing key, correlation id (shop order id), body.
+OutboxRow: TypeAlias = tuple[uuid.UUID, str, str | None, bytes]
+
+INSERT_MANY_SQL = (
+    "INSERT INTO outbox (event_id, routing_key, correlation_id, body)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])"
+)
+
+# Rows handed over are deleted once confirmed; one a poller holds is left to that poller.
+DELETE_HANDED_OVER_SQL = (
+    "DELETE FROM outbox WHERE id IN"
+    " (SELECT id FROM outbox WHERE event_id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED)"
+)
+
+
+async def add_to_outbox(conn: DbConn, *events: Event) -> list[OutboxRow]:
+    """Write messages to the outbox on `conn` (inside the caller's transaction), in one
+    statement; returns the rows, to hand over to the relay once the transaction committed."""
+    rows: list[OutboxRow] = [
+        (e.event_id, e.routing_key, e.shop_order_id, encode_event(e)) for e in events
+    ]
+    if len(rows) == 1:
+        await conn.execute(INSERT_SQL, *rows[0])
+    elif rows:
+        await conn.execute(INSERT_MANY_SQL, *(list(column) for column in zip(*rows, strict=True)))
+    return rows
 
 
 def amqp_message(
@@ -67,6 +98,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        settle: float = 10.0,
     ) -> None:
         self._pool = pool
         # A robust channel's exchange: it survives reconnects, publishes fail while away.
@@ -75,14 +107,27 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._settle = settle
+        self._handed_over: list[OutboxRow] = []
+        # The table is read at start and whenever asked to; otherwise every poll_interval.
+        self._poll_all = True
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.healthy = True
+        self.table_reads = 0  # how often the table was polled (for tests and diagnosis)
 
     def wake(self) -> None:
-        """Called after a commit that wrote to the outbox, so the relay publishes at once."""
+        """Called after a commit that wrote to the outbox: the relay reads the table at once."""
+        self._poll_all = True
         self._wakeup.set()
+
+    def hand_over(self, rows: Sequence[OutboxRow]) -> None:
+        """Called after a commit that wrote `rows` to the outbox: the relay publishes them
+        without reading the table (they stay there until confirmed, so nothing is lost)."""
+        if rows:
+            self._handed_over.extend(rows)
+            self._wakeup.set()
 
     @property
     def running(self) -> bool:
@@ -99,8 +144,9 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._handed_over.clear()  # still in the table: the drain below publishes them
         try:
-            await asyncio.wait_for(self._drain(), flush_timeout)
+            await asyncio.wait_for(self._drain(0.0), flush_timeout)
         except Exception as exc:  # a timeout, or the broker is away
             backlog = await self.backlog()
             log.error(
@@ -114,55 +160,80 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         delay = 0.2
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time()
         while not self._stopping:
             try:
-                await self._drain()
+                self._wakeup.clear()
+                while self._handed_over:
+                    await self._publish_handed_over()
+                if self._poll_all or loop.time() >= next_poll:
+                    settle = 0.0 if self._poll_all else self._settle
+                    self._poll_all = False
+                    await self._drain(settle)
+                    next_poll = loop.time() + self._poll_interval
                 self.healthy = True
                 delay = 0.2
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-                self._wakeup.clear()
+                if not self._handed_over and not self._poll_all:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._wakeup.wait(), max(0.0, next_poll - loop.time())
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.healthy = False
                 self._metrics.relay_errors.inc()
+                # What was handed over is still in the table: read it from there when back.
+                self._handed_over.clear()
+                self._poll_all = True
                 log.warning("outbox relay: publish failed, retrying in %.1fs: %r", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _drain(self) -> None:
-        while await self._publish_batch() == self._batch_size:
+    async def _publish_handed_over(self) -> None:
+        rows, self._handed_over = (
+            self._handed_over[: self._batch_size],
+            self._handed_over[self._batch_size :],
+        )
+        await self._publish(rows)
+        await self._pool.execute(DELETE_HANDED_OVER_SQL, [r[0] for r in rows])
+
+    async def _drain(self, settle: float) -> None:
+        self.table_reads += 1
+        while await self._publish_batch(settle) == self._batch_size:
             pass
 
-    async def _publish_batch(self) -> int:
+    async def _publish_batch(self, settle: float) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, event_id, routing_key, correlation_id, body FROM outbox"
+                " WHERE created_at <= now() - make_interval(secs => $2)"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
+                settle,
             )
             if not rows:
                 return 0
-            await asyncio.gather(
-                *(
-                    self._exchange.publish(
-                        amqp_message(
-                            r["event_id"],
-                            r["routing_key"],
-                            r["correlation_id"],
-                            r["body"],
-                            self._service,
-                        ),
-                        routing_key=r["routing_key"],
-                        timeout=PUBLISH_TIMEOUT,
-                    )
-                    for r in rows
-                )
+            await self._publish(
+                [(r["event_id"], r["routing_key"], r["correlation_id"], r["body"]) for r in rows]
             )
             await conn.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
-        for r in rows:
-            self._metrics.published.labels(r["routing_key"]).inc()
         return len(rows)
+
+    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish persistent, and return once the broker confirmed every one."""
+        await asyncio.gather(
+            *(
+                self._exchange.publish(
+                    amqp_message(event_id, routing_key, correlation_id, body, self._service),
+                    routing_key=routing_key,
+                    timeout=PUBLISH_TIMEOUT,
+                )
+                for event_id, routing_key, correlation_id, body in rows
+            )
+        )
+        for row in rows:
+            self._metrics.published.labels(row[1]).inc()

@@ -27,7 +27,7 @@ from ordreflyt_runtime.consumer import AfterCommit, Consumer, Handler
 from ordreflyt_runtime.db import Migration, create_pool, migrate, schema_name, wait_for_database
 from ordreflyt_runtime.logs import setup_logging
 from ordreflyt_runtime.metrics import Metrics
-from ordreflyt_runtime.outbox import OutboxRelay
+from ordreflyt_runtime.outbox import OutboxRelay, OutboxRow
 from ordreflyt_runtime.settings import ServiceSettings, SettingsError
 from ordreflyt_runtime.topology import ConsumerQueue, declare_exchanges
 
@@ -70,8 +70,14 @@ class Runtime:
         assert self.pool is not None, "database not started"
         return self.pool
 
-    def outbox_written(self) -> None:
-        if self.relay is not None:
+    def outbox_written(self, rows: Sequence[OutboxRow] = ()) -> None:
+        """After a commit that wrote to the outbox: the relay publishes `rows` from memory, or
+        reads the table at once when the rows are not at hand."""
+        if self.relay is None:
+            return
+        if rows:
+            self.relay.hand_over(rows)
+        else:
             self.relay.wake()
 
 

@@ -17,6 +17,10 @@ from ordreflyt_sandbox_fortnox.errors import BAD_JSON, bad_request
 
 TWO_PLACES = Decimal("0.01")
 
+# The standard library's own string quoting (as json.dumps with ensure_ascii=False; its C
+# version where there is one), called directly: json.dumps per string costs a lot more.
+_quote = json.encoder.encode_basestring
+
 
 def dumps(value: Any) -> str:
     parts: list[str] = []
@@ -26,8 +30,10 @@ def dumps(value: Any) -> str:
 
 def _encode(value: Any, out: list[str]) -> None:
     # bool before int: True is an int to Python but must stay `true` in JSON.
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None or isinstance(value, bool):
+        out.append(json.dumps(value))
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"cannot write {value} as JSON")
@@ -43,7 +49,7 @@ def _encode(value: Any, out: list[str]) -> None:
         for i, (key, item) in enumerate(value.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(_quote(str(key)))
             out.append(":")
             _encode(item, out)
         out.append("}")

@@ -109,7 +109,7 @@ def create_customer(store: Store, fields: Fields) -> Customer:
     if not number:
         number = store.next_number("customer", store.customers)
     customer = Customer(customer_number=number, fields=values, last_modified=store.now())
-    store.customers[number] = customer
+    store.put_customer(customer)
     return customer
 
 
@@ -121,6 +121,7 @@ def update_customer(store: Store, number: str, fields: Fields) -> Customer:
     _customer_fields(fields, values)
     customer.fields = values
     customer.last_modified = store.now()
+    store.put_customer(customer)
     return customer
 
 

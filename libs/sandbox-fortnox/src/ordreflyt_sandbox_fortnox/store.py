@@ -7,7 +7,7 @@ one place where a document's stock movements are applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -45,6 +45,7 @@ class Store:
         points = self.settings.stock_points if self.warehouse else self.settings.stock_points[:1]
         self.stock = StockLedger(points)
         self.customers: dict[str, Customer] = {}
+        self._emails = _EmailIndex()
         self.articles: dict[str, Article] = {}
         self.orders: dict[str, Order] = {}
         self.invoices: dict[str, Invoice] = {}
@@ -64,14 +65,22 @@ class Store:
     def warehouse(self) -> bool:
         return self.settings.warehouse
 
-    def next_number(self, series: str, taken: Iterable[str]) -> str:
+    def next_number(self, series: str, taken: Container[str]) -> str:
         """The next free number of a series, skipping numbers clients chose themselves."""
-        used = set(taken)
         number = self._next[series]
-        while str(number) in used:
+        while str(number) in taken:
             number += 1
         self._next[series] = number + 1
         return str(number)
+
+    def put_customer(self, customer: Customer) -> None:
+        """Store a new or changed customer (the e-mail search index follows)."""
+        self.customers[customer.customer_number] = customer
+        self._emails.put(customer.customer_number, str(customer.fields.get("Email") or ""))
+
+    def customers_with_email(self, needle: str) -> list[Customer]:
+        """Customers whose e-mail contains `needle`, ignoring case (Fortnox's search)."""
+        return [self.customers[n] for n in self._emails.containing(needle)]
 
     def customer(self, number: str) -> Customer:
         try:
@@ -137,6 +146,57 @@ class Store:
             "invoices": [i.to_json() for i in self.invoices.values()],
             "balances": self.balances_json(),
         }
+
+
+class _EmailIndex:
+    """Customers by lower-cased e-mail, searchable by substring without visiting every one.
+
+    A new customer is searched for by e-mail before it is created, so a scan of the register
+    per search would make a long run quadratic. The e-mails are kept as one newline-separated
+    text (rebuilt, in C, only after a change) and a match is widened to its whole line.
+    """
+
+    def __init__(self) -> None:
+        self._email_of: dict[str, str] = {}
+        self._numbers: dict[str, dict[str, None]] = {}
+        self._text: str | None = None
+
+    def put(self, number: str, email: str) -> None:
+        email = email.lower().replace("\n", " ")
+        old = self._email_of.get(number)
+        if old == email:
+            return
+        if old is not None:
+            numbers = self._numbers[old]
+            numbers.pop(number, None)
+            if not numbers:
+                del self._numbers[old]
+        self._email_of[number] = email
+        if email in self._numbers:
+            self._numbers[email][number] = None
+        else:
+            self._numbers[email] = {number: None}
+            if old is None and self._text is not None:
+                self._text += email + "\n"  # a new customer: no rebuild
+                return
+        self._text = None
+
+    def containing(self, needle: str) -> list[str]:
+        needle = needle.lower()
+        if not needle:
+            return list(self._email_of)
+        if "\n" in needle:  # no e-mail holds a line break
+            return []
+        if self._text is None:
+            self._text = "\n" + "\n".join(self._numbers) + "\n"
+        text, start = self._text, 0
+        found: list[str] = []
+        while (at := text.find(needle, start)) >= 0:
+            line_start = text.rfind("\n", 0, at) + 1
+            line_end = text.find("\n", at + len(needle))
+            found.extend(self._numbers.get(text[line_start:line_end], ()))
+            start = line_end
+        return found
 
 
 store_key = web.AppKey("fortnox_store", Store)

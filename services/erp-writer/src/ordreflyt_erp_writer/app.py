@@ -96,8 +96,8 @@ async def retry_parked(request: web.Request) -> web.Response:
         original = decode_event(bytes(raw))
         assert isinstance(original, ErpOrderRequested)
         again = msgspec.structs.replace(original, event_id=uuid.uuid4(), reason="retried")
-        await add_to_outbox(conn, again)
-    runtime.outbox_written()
+        rows = await add_to_outbox(conn, again)
+    runtime.outbox_written(rows)
     return json_response({"status": "sent again"})
 
 

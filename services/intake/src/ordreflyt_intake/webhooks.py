@@ -234,10 +234,9 @@ async def _accept_deleted(
     delivery = _delivery(request, shop, body, topic, order_id=order_id)
     event = OrderDeleted(**new_event_fields(shop.shop_id, order_id), delivery_id=delivery.id)
     # A deletion carries no state to deduplicate on; consumers treat a repeat as a no-op.
-    outcome = await store_delivery(
-        runtime.db, delivery, PUBLISHED, _outgoing(event), dedupe_on_state=False
-    )
-    return _accepted(runtime, metrics, shop, delivery, outcome, order_id, topic)
+    message = _outgoing(event)
+    outcome = await store_delivery(runtime.db, delivery, PUBLISHED, message, dedupe_on_state=False)
+    return _accepted(runtime, metrics, shop, delivery, outcome, order_id, topic, message)
 
 
 async def _accept_order(
@@ -265,10 +264,11 @@ async def _accept_order(
             message = OrderReceived(
                 **fields, delivery_id=delivery.id, topic=topic, paid=paid, order=order
             )
-    outcome = await store_delivery(
-        runtime.db, delivery, outcome, _outgoing(message) if message else None, dedupe_on_state=True
+    outgoing = _outgoing(message) if message else None
+    outcome = await store_delivery(runtime.db, delivery, outcome, outgoing, dedupe_on_state=True)
+    return _accepted(
+        runtime, metrics, shop, delivery, outcome, order.id, topic, outgoing, order.status
     )
-    return _accepted(runtime, metrics, shop, delivery, outcome, order.id, topic, order.status)
 
 
 def _accepted(
@@ -279,10 +279,14 @@ def _accepted(
     outcome: str,
     order_id: int,
     topic: str,
+    message: Outgoing | None,
     status: str | None = None,
 ) -> web.Response:
-    if outcome == PUBLISHED:
-        runtime.outbox_written()
+    if outcome == PUBLISHED and message is not None:
+        # Stored with the shop order id as correlation id (see store.py).
+        runtime.outbox_written(
+            [(message.event_id, message.routing_key, str(order_id), message.body)]
+        )
     metrics.webhooks.labels(shop.shop_id, outcome).inc()
     with log_context(shop_id=shop.shop_id, shop_order_id=str(order_id)):
         log.info(

@@ -68,7 +68,7 @@ async def release_hold(request: web.Request) -> web.Response:
         ctx = HandlerContext(conn)
         outcome = await request.app[mapper_key].release(ctx, shop_id, order_id)
     if ctx.wrote_outbox:
-        runtime.outbox_written()
+        runtime.outbox_written(ctx.written)
     if outcome is None:
         return json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
     if outcome.action == "duplicate-transfer":
