@@ -2,7 +2,8 @@
 
 For each delivery: decode by its tag; in ONE transaction insert `(event_id)` into the inbox and
 run the handler (which writes its state and its outgoing messages to the outbox on the same
-connection); commit; then ack. A redelivery of a message whose transaction committed finds its
+connection); commit; then ack. The transaction's BEGIN travels with the inbox insert, in one
+round trip. A redelivery of a message whose transaction committed finds its
 inbox row and is acked without effects. A handler failure republishes the message to the next
 retry queue (growing delays) with the attempt count and error in headers, then acks; after the
 last attempt, or at once for a message that cannot be decoded or has no handler, it goes to the
@@ -14,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +54,8 @@ MAX_ERROR_TEXT = 2000
 
 @dataclass
 class HandlerContext:
-    """What a handler gets besides its message: the connection of the open transaction."""
+    """What a handler gets besides its message: the connection of the open transaction
+    (begun by the consumer with a plain BEGIN: use savepoints in SQL, not conn.transaction())."""
 
     conn: DbConn
     # Outbox rows written in this transaction, handed to the relay after the commit.
@@ -165,20 +169,23 @@ class Consumer:
     async def _handle_in_transaction(self, event: Event, handler: Handler) -> bool:
         """Run the handler once per event id; returns True if the event was a duplicate."""
         async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                fresh = await conn.fetchval(
-                    "INSERT INTO inbox (event_id, routing_key) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING RETURNING true",
-                    event.event_id,
-                    event.routing_key,
-                )
-                if not fresh:
+            claimed = await conn.execute(_begin_and_claim(event))
+            try:
+                if claimed != "INSERT 0 1":
+                    await conn.execute("ROLLBACK")
                     log.info("duplicate message ignored")
                     return True
                 ctx = HandlerContext(conn)
                 await handler(event, ctx)
-            if ctx.written and self._on_outbox_written is not None:
-                self._on_outbox_written(ctx.written)
+                await conn.execute("COMMIT")
+            except BaseException:
+                # The pool would roll back too, but with a warning and only on release.
+                if not conn.is_closed() and conn.is_in_transaction():
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+        if ctx.written and self._on_outbox_written is not None:
+            self._on_outbox_written(ctx.written)
         return False
 
     async def _retry_or_dead_letter(
@@ -255,6 +262,22 @@ class Consumer:
             timestamp=message.timestamp,
         )
         await exchange.publish(copy, routing_key=routing_key)
+
+
+_ROUTING_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def _begin_and_claim(event: Event) -> str:
+    """BEGIN and the inbox insert as one simple query (no parameters there): the event id is a
+    UUID and the routing key a contract's name, both checked before they are written into it.
+    Its status is `INSERT 0 1` for a new event, `INSERT 0 0` for one handled before."""
+    event_id = str(uuid.UUID(str(event.event_id)))
+    if not _ROUTING_KEY.fullmatch(event.routing_key):
+        raise ValueError(f"unexpected routing key {event.routing_key!r}")
+    return (
+        "BEGIN; INSERT INTO inbox (event_id, routing_key)"
+        f" VALUES ('{event_id}', '{event.routing_key}') ON CONFLICT DO NOTHING"
+    )
 
 
 def _attempt(message: AbstractIncomingMessage) -> int:

@@ -1,14 +1,17 @@
 """Writing mapped orders to the ERP exactly once.
 
-Per shop order, under an advisory lock held by the handler's transaction (so two deliveries of
-one order, on any replica, are handled one after the other):
+Per shop order, under advisory locks held by the handler's transaction (the order's, so two
+deliveries of one order, on any replica, are handled one after the other, then its customer's,
+so two orders of one new customer do not create it twice):
 1. A stored link (shop order -> ERP document) means it is done: nothing is written again.
 2. A marker of an earlier attempt means that attempt may have reached the ERP before its
    process died: look the external reference up (exact match) and adopt what is there.
 3. Otherwise mark the attempt (committed at once, outside the handler's transaction), find or
    create the customer (remembered, so a returning customer costs no lookup), create the
    document, and finish it (an order then its invoice, when configured).
-4. Store the link and publish erp-order.created in the handler's transaction.
+4. Store the link (and the customer) and publish erp-order.created in the handler's transaction.
+The database work is a handful of statements per order (locks; what is known; the marker; the
+results), as every round trip counts when hundreds of orders a second go through.
 A refusal by the ERP (4xx) parks the order with the ERP's own code and message and publishes
 erp-order.failed; it can be retried once fixed. Unavailability raises, so the message goes to
 the retry queues.
@@ -34,7 +37,6 @@ from ordreflyt_contracts import (
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
 from ordreflyt_erp_writer.adapters.base import ErpAdapter, ErpDocument, ErpRejected
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.db import DbConn
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,46 @@ MIGRATION = (
 
 _fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
 
+# Both locks in one statement, the order's first (every path takes them in this order).
+_LOCK_ORDER_AND_CUSTOMER = (
+    "SELECT pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))"
+)
+_LOCK_ORDER = "SELECT pg_advisory_xact_lock(hashtext($1))"
+
+# What is known of the order and its customer, read after the locks (a statement of its own:
+# it must see what the previous holder of the locks committed).
+_KNOWN = """
+SELECT l.document_kind, l.document_number, l.invoice_number, l.customer_number,
+       EXISTS (SELECT 1 FROM attempts a WHERE a.shop_id = $1 AND a.order_id = $2) AS attempted,
+       c.customer_number AS known_customer, c.fingerprint AS known_fingerprint
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN links l ON l.shop_id = $1 AND l.order_id = $2
+LEFT JOIN customers c ON c.erp = $3 AND c.email = $4
+"""
+
+_REMEMBER_CUSTOMER = """
+INSERT INTO customers (erp, email, customer_number, fingerprint) VALUES ($1, $2, $3, $4)
+ON CONFLICT (erp, email) DO UPDATE
+SET customer_number = excluded.customer_number, fingerprint = excluded.fingerprint,
+    updated_at = now()
+"""
+
+# The link, no longer parked, and the customer as the ERP now has it (NULL email: unchanged).
+_STORE_RESULT = """
+WITH link AS (
+    INSERT INTO links (shop_id, order_id, erp, document_kind, document_number, invoice_number,
+                       customer_number, external_reference, adopted)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+), unparked AS (
+    DELETE FROM parked WHERE shop_id = $1 AND order_id = $2
+)
+INSERT INTO customers (erp, email, customer_number, fingerprint)
+SELECT $3, $10::text, $11::text, $12::text WHERE $10::text IS NOT NULL
+ON CONFLICT (erp, email) DO UPDATE
+SET customer_number = excluded.customer_number, fingerprint = excluded.fingerprint,
+    updated_at = now()
+"""
+
 
 def customer_fingerprint(customer: ErpCustomer) -> str:
     return hashlib.sha256(_fingerprint_json.encode(customer)).hexdigest()
@@ -91,6 +133,17 @@ def customer_fingerprint(customer: ErpCustomer) -> str:
 @dataclass
 class WriterOptions:
     create_missing_articles: bool = False
+
+
+@dataclass
+class _Known:
+    """What the database knew of an order and its customer when the handler took the locks."""
+
+    attempted: bool
+    customer_number: str | None
+    customer_fingerprint: str | None
+    # The customer as the ERP has it after this handler, to remember (None: nothing new).
+    remember: tuple[str, str] | None = None
 
 
 class ErpWriter:
@@ -106,47 +159,54 @@ class ErpWriter:
     async def erp_order_requested(self, event: ErpOrderRequested, ctx: HandlerContext) -> None:
         order = event.erp_order
         conn = ctx.conn
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            f"erp-order:{order.shop_id}:{order.shop_order_id}",
+        erp = self.adapter.name
+        order_lock = f"erp-order:{order.shop_id}:{order.shop_order_id}"
+        if event.action == "update":
+            await conn.execute(_LOCK_ORDER, order_lock)
+        else:
+            await conn.execute(
+                _LOCK_ORDER_AND_CUSTOMER, order_lock, f"customer:{erp}:{order.customer.email}"
+            )
+        row = await conn.fetchrow(
+            _KNOWN, order.shop_id, order.shop_order_id, erp, order.customer.email
         )
-        link = await conn.fetchrow(
-            "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2",
-            order.shop_id,
-            order.shop_order_id,
+        assert row is not None
+        link = (
+            ErpDocument(
+                kind=row["document_kind"],
+                number=row["document_number"],
+                customer_number=row["customer_number"],
+                invoice_number=row["invoice_number"],
+            )
+            if row["document_number"] is not None
+            else None
         )
         if event.action == "update":
             await self._update(ctx, order, link)
             return
         if link is not None:
-            log.info(
-                "already in the ERP as %s %s; nothing written",
-                link["document_kind"],
-                link["document_number"],
-            )
+            log.info("already in the ERP as %s %s; nothing written", link.kind, link.number)
             return
+        known = _Known(row["attempted"], row["known_customer"], row["known_fingerprint"])
         try:
-            document, adopted = await self._write(conn, order)
+            document, adopted = await self._write(order, known)
         except ErpRejected as rejected:
-            await self._park(ctx, event, rejected)
+            await self._park(ctx, event, rejected, known)
             return
+        remember = known.remember or (None, None)
         await conn.execute(
-            "INSERT INTO links (shop_id, order_id, erp, document_kind, document_number, invoice_number,"
-            " customer_number, external_reference, adopted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            _STORE_RESULT,
             order.shop_id,
             order.shop_order_id,
-            self.adapter.name,
+            erp,
             document.kind,
             document.number,
             document.invoice_number,
             document.customer_number,
             order.external_reference,
             adopted,
-        )
-        await conn.execute(
-            "DELETE FROM parked WHERE shop_id = $1 AND order_id = $2",
-            order.shop_id,
-            order.shop_order_id,
+            order.customer.email if known.remember else None,
+            *remember,
         )
         await ctx.publish(
             ErpOrderCreated(
@@ -168,13 +228,8 @@ class ErpWriter:
             self.adapter.name,
         )
 
-    async def _write(self, conn: DbConn, order: ErpOrder) -> tuple[ErpDocument, bool]:
-        attempted = await conn.fetchval(
-            "SELECT true FROM attempts WHERE shop_id = $1 AND order_id = $2",
-            order.shop_id,
-            order.shop_order_id,
-        )
-        if attempted:
+    async def _write(self, order: ErpOrder, known: _Known) -> tuple[ErpDocument, bool]:
+        if known.attempted:
             found = await self.adapter.find_document(order)
             if found is not None:
                 return await self.adapter.complete_document(order, found), True
@@ -184,7 +239,7 @@ class ErpWriter:
                 order.shop_id,
                 order.shop_order_id,
             )
-        customer_number = await self._customer(conn, order.customer)
+        customer_number = await self._customer(order.customer, known)
         try:
             document = await self.adapter.create_document(order, customer_number)
         except ErpRejected as rejected:
@@ -197,21 +252,15 @@ class ErpWriter:
             document = await self.adapter.create_document(order, customer_number)
         return await self.adapter.complete_document(order, document), False
 
-    async def _customer(self, conn: DbConn, customer: ErpCustomer) -> str:
-        erp = self.adapter.name
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))", f"customer:{erp}:{customer.email}"
-        )
-        known = await conn.fetchrow(
-            "SELECT customer_number, fingerprint FROM customers WHERE erp = $1 AND email = $2",
-            erp,
-            customer.email,
-        )
+    async def _customer(self, customer: ErpCustomer, known: _Known) -> str:
+        """The customer's ERP number: remembered, found by e-mail, or created. A customer the
+        ERP has in another state than this order's is updated; `known.remember` is set to what
+        is to be remembered once the handler's transaction commits."""
         fingerprint = customer_fingerprint(customer)
-        if known is not None and known["fingerprint"] == fingerprint:
-            return str(known["customer_number"])
-        if known is not None:
-            number = str(known["customer_number"])
+        if known.customer_number is not None and known.customer_fingerprint == fingerprint:
+            return known.customer_number
+        if known.customer_number is not None:
+            number = known.customer_number
             await self.adapter.update_customer(number, customer)
         else:
             found = await self.adapter.find_customer(customer.email)
@@ -220,28 +269,15 @@ class ErpWriter:
                 await self.adapter.update_customer(number, customer)
             else:
                 number = await self.adapter.create_customer(customer)
-        await conn.execute(
-            "INSERT INTO customers (erp, email, customer_number, fingerprint) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (erp, email) DO UPDATE SET customer_number = $3, fingerprint = $4, updated_at = now()",
-            erp,
-            customer.email,
-            number,
-            fingerprint,
-        )
+        known.remember = (number, fingerprint)
         return number
 
     async def _update(
-        self, ctx: HandlerContext, order: ErpOrder, link: asyncpg.Record | None
+        self, ctx: HandlerContext, order: ErpOrder, document: ErpDocument | None
     ) -> None:
-        if link is None:
+        if document is None:
             # The create is still on its way (or parked): apply the change after it.
             raise LookupError(f"no ERP document yet for {order.shop_id}/{order.shop_order_id}")
-        document = ErpDocument(
-            kind=link["document_kind"],
-            number=link["document_number"],
-            customer_number=link["customer_number"],
-            invoice_number=link["invoice_number"],
-        )
         try:
             applied = await self.adapter.update_document(order, document)
             reason = "" if applied else "the ERP no longer allows changes (invoiced or cancelled)"
@@ -259,9 +295,14 @@ class ErpWriter:
         log.info("change after transfer %s: %s", "applied" if applied else "not applied", reason)
 
     async def _park(
-        self, ctx: HandlerContext, event: ErpOrderRequested, rejected: ErpRejected
+        self, ctx: HandlerContext, event: ErpOrderRequested, rejected: ErpRejected, known: _Known
     ) -> None:
         order = event.erp_order
+        if known.remember is not None:
+            # The customer was created or updated before the ERP refused the document.
+            await ctx.conn.execute(
+                _REMEMBER_CUSTOMER, self.adapter.name, order.customer.email, *known.remember
+            )
         await ctx.conn.execute(
             "INSERT INTO parked (shop_id, order_id, erp, code, message, request) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (shop_id, order_id) DO UPDATE SET code = $4, message = $5, request = $6, parked_at = now()",

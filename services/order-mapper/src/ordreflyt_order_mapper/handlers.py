@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 _order_json = msgspec.json.Encoder(decimal_format="string")
 _fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
 
+# The first state of a shop order, stored with its outcome (sent: transferred; held: reasons)
+# in one statement. Nothing is inserted for an order already known.
+_FIRST_STATE = """
+INSERT INTO orders (shop_id, order_id, status, order_number, date_modified_gmt, latest, paid,
+                    transferred_at, transferred_fingerprint, held_reasons, held_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7,
+        CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, $8::text,
+        $9::text[], CASE WHEN $9::text[] IS NULL THEN NULL ELSE now() END)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+
 
 def fingerprint(erp_order: ErpOrder) -> str:
     """What the ERP would see of the order; equal fingerprints mean no change worth sending."""
@@ -82,26 +94,24 @@ class OrderMapper:
         order: WooOrder,
         *,
         restored: bool = False,
-        force: bool = False,
     ) -> Outcome:
         conn = ctx.conn
         order_id = str(order.id)
-        # Rows are locked per order so replicas handle one order's states one at a time.
-        await conn.execute(
-            "INSERT INTO orders (shop_id, order_id, status, latest) VALUES ($1, $2, '', ''::bytea)"
-            " ON CONFLICT DO NOTHING",
-            shop_id,
-            order_id,
-        )
+        paid = order.status in self.rules.paid_statuses
+        mapped = self._map(shop_id, order) if paid else None
+        first = await self._first_state(ctx, shop_id, order, paid, mapped)
+        if first is not None:
+            return first
+        # A known order. Rows are locked per order so replicas handle its states one at a time
+        # (a first state being inserted meanwhile by another delivery is waited for above).
         row = await conn.fetchrow(
             "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE",
             shop_id,
             order_id,
         )
-        assert row is not None
-        if _is_older(order.date_modified_gmt, row["date_modified_gmt"]) and not force:
+        assert row is not None  # orders are never deleted
+        if _is_older(order.date_modified_gmt, row["date_modified_gmt"]):
             return Outcome("stale")
-        paid = order.status in self.rules.paid_statuses
         await conn.execute(
             "UPDATE orders SET status = $3, order_number = $4, date_modified_gmt = $5, latest = $6,"
             " paid = paid OR $7, deleted = deleted AND NOT $8, updated_at = now()"
@@ -118,15 +128,79 @@ class OrderMapper:
         if row["transferred_at"] is None:
             if not paid:
                 return Outcome("recorded")
-            return await self._transfer(ctx, shop_id, order, reason="released" if force else "paid")
-        return await self._after_transfer(ctx, shop_id, order, row["transferred_fingerprint"])
+            assert mapped is not None
+            return await self._transfer(ctx, shop_id, order, "paid", mapped)
+        return await self._after_transfer(
+            ctx,
+            shop_id,
+            order,
+            row["transferred_fingerprint"],
+            mapped if mapped is not None else self._map(shop_id, order),
+        )
+
+    def _map(self, shop_id: str, order: WooOrder) -> ErpOrder | MappingHeld:
+        """The ERP order, or why the order is held."""
+        try:
+            return map_order(shop_id, order, self.rules)
+        except MappingHeld as held:
+            return held
+
+    async def _first_state(
+        self,
+        ctx: HandlerContext,
+        shop_id: str,
+        order: WooOrder,
+        paid: bool,
+        mapped: ErpOrder | MappingHeld | None,
+    ) -> Outcome | None:
+        """Store the first state of an order not seen before, with what became of it; None if
+        the order is known (nothing stored)."""
+        erp_order = mapped if isinstance(mapped, ErpOrder) else None
+        held = mapped if isinstance(mapped, MappingHeld) else None
+        inserted = await ctx.conn.fetchval(
+            _FIRST_STATE,
+            shop_id,
+            str(order.id),
+            order.status,
+            order.number or str(order.id),
+            order.date_modified_gmt,
+            _order_json.encode(order),
+            paid,
+            fingerprint(erp_order) if erp_order is not None else None,
+            held.reasons if held is not None else None,
+        )
+        if not inserted:
+            return None
+        if held is not None:
+            log.warning("order held: %s", "; ".join(held.reasons))
+            return Outcome("held", tuple(held.reasons))
+        if erp_order is None:
+            return Outcome("recorded")
+        await self._send(ctx, shop_id, order, erp_order, "paid")
+        return Outcome("sent")
+
+    async def _send(
+        self, ctx: HandlerContext, shop_id: str, order: WooOrder, erp_order: ErpOrder, reason: str
+    ) -> None:
+        await ctx.publish(
+            ErpOrderRequested(
+                **new_event_fields(shop_id, order.id),
+                action="create",
+                erp_order=erp_order,
+                reason=reason,
+            )
+        )
 
     async def _transfer(
-        self, ctx: HandlerContext, shop_id: str, order: WooOrder, reason: str
+        self,
+        ctx: HandlerContext,
+        shop_id: str,
+        order: WooOrder,
+        reason: str,
+        mapped: ErpOrder | MappingHeld,
     ) -> Outcome:
-        try:
-            erp_order = map_order(shop_id, order, self.rules)
-        except MappingHeld as held:
+        if isinstance(mapped, MappingHeld):
+            held = mapped
             await ctx.conn.execute(
                 "UPDATE orders SET held_reasons = $3, held_at = coalesce(held_at, now())"
                 " WHERE shop_id = $1 AND order_id = $2",
@@ -136,14 +210,8 @@ class OrderMapper:
             )
             log.warning("order held: %s", "; ".join(held.reasons))
             return Outcome("held", tuple(held.reasons))
-        await ctx.publish(
-            ErpOrderRequested(
-                **new_event_fields(shop_id, order.id),
-                action="create",
-                erp_order=erp_order,
-                reason=reason,
-            )
-        )
+        erp_order = mapped
+        await self._send(ctx, shop_id, order, erp_order, reason)
         await ctx.conn.execute(
             "UPDATE orders SET transferred_at = now(), transferred_fingerprint = $3,"
             " held_reasons = NULL, held_at = NULL WHERE shop_id = $1 AND order_id = $2",
@@ -154,16 +222,21 @@ class OrderMapper:
         return Outcome("sent")
 
     async def _after_transfer(
-        self, ctx: HandlerContext, shop_id: str, order: WooOrder, sent_fingerprint: str | None
+        self,
+        ctx: HandlerContext,
+        shop_id: str,
+        order: WooOrder,
+        sent_fingerprint: str | None,
+        mapped: ErpOrder | MappingHeld,
     ) -> Outcome:
-        try:
-            erp_order = map_order(shop_id, order, self.rules)
-        except MappingHeld as held:
+        if isinstance(mapped, MappingHeld):
+            held = mapped
             note = "changed after transfer; the new state cannot be mapped: " + "; ".join(
                 held.reasons
             )
             await _mark_changed(ctx.conn, shop_id, order, note)
             return Outcome("changed", tuple(held.reasons))
+        erp_order = mapped
         new_fingerprint = fingerprint(erp_order)
         if new_fingerprint == sent_fingerprint:
             return Outcome("recorded")
@@ -201,7 +274,7 @@ class OrderMapper:
         if row["transferred_at"] is not None:
             return Outcome("duplicate-transfer")
         order = decode_order(bytes(row["latest"]))
-        return await self._transfer(ctx, shop_id, order, reason="released")
+        return await self._transfer(ctx, shop_id, order, "released", self._map(shop_id, order))
 
 
 async def _mark_changed(conn: DbConn, shop_id: str, order: WooOrder, note: str) -> None:
