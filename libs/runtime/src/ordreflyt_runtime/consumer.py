@@ -8,6 +8,12 @@ inbox row and is acked without effects. A handler failure republishes the messag
 retry queue (growing delays) with the attempt count and error in headers, then acks; after the
 last attempt, or at once for a message that cannot be decoded or has no handler, it goes to the
 service's DLQ with the reason. The next messages keep flowing either way.
+
+Batch mode (for handlers that only touch the database, e.g. order-mapper's): the messages that
+have arrived while the previous batch was handled are handled together, in ONE transaction:
+one inbox insert for all, the handlers one after the other, one outbox insert for all their
+messages, one commit, one ack for all. If anything in the batch fails, it is rolled back and
+its messages are handled one at a time as above, so a bad message still only affects itself.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import aio_pika
 import asyncpg
@@ -60,6 +66,9 @@ class HandlerContext:
     conn: DbConn
     # Outbox rows written in this transaction, handed to the relay after the commit.
     written: list[OutboxRow] = field(default_factory=list)
+    # Batch mode: messages to publish are kept here and written by the consumer for the batch.
+    defer: bool = False
+    deferred: list[Event] = field(default_factory=list)
 
     @property
     def wrote_outbox(self) -> bool:
@@ -67,7 +76,10 @@ class HandlerContext:
 
     async def publish(self, *events: Event) -> None:
         """Emit messages atomically with the handler's other writes (through the outbox)."""
-        self.written.extend(await add_to_outbox(self.conn, *events))
+        if self.defer:
+            self.deferred.extend(events)
+        else:
+            self.written.extend(await add_to_outbox(self.conn, *events))
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
@@ -85,6 +97,7 @@ class Consumer:
         prefetch: int = 64,
         on_outbox_written: Callable[[Sequence[OutboxRow]], None] | None = None,
         after_commit: AfterCommit | None = None,
+        batch: bool = False,
     ) -> None:
         self.spec = spec
         self._handlers = dict(handlers)
@@ -97,6 +110,9 @@ class Consumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._batch = batch
+        self._waiting: list[AbstractIncomingMessage] = []
+        self._batch_task: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -107,7 +123,10 @@ class Consumer:
         await self._channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await declare_consumer_queue(self._channel, self.spec)
         self._tag = await self._queue.consume(self._on_message)
-        log.info("consuming", extra={"queue": self.spec.queue, "prefetch": self._prefetch})
+        log.info(
+            "consuming",
+            extra={"queue": self.spec.queue, "prefetch": self._prefetch, "batch": self._batch},
+        )
 
     async def stop(self, timeout: float) -> None:
         """Stop taking messages; let the ones in flight finish (unacked ones are redelivered)."""
@@ -122,6 +141,13 @@ class Consumer:
                 await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._batch:
+            self._waiting.append(message)
+            if self._batch_task is None or self._batch_task.done():
+                self._batch_task = asyncio.create_task(self._run_batches())
+                self._in_flight.add(self._batch_task)
+                self._batch_task.add_done_callback(self._in_flight.discard)
+            return
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
@@ -133,38 +159,125 @@ class Consumer:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
+        decoded = await self._decode(message)
+        if decoded is not None:
+            await self._process_decoded(decoded, started)
+
+    async def _decode(self, message: AbstractIncomingMessage) -> _Decoded | None:
+        """The message's event and handler; None (dead-lettered) if it has neither."""
         routing_key = _original_routing_key(message)
         try:
             event = decode_event(message.body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             await self._dead_letter(message, routing_key, "undecodable", f"cannot decode: {exc}")
-            return
+            return None
         handler = self._handlers.get(type(event))
-        with log_context(
-            event_id=str(event.event_id), shop_order_id=event.shop_order_id, shop_id=event.shop_id
-        ):
-            if handler is None:
+        if handler is None:
+            with _event_log_context(event):
                 await self._dead_letter(
                     message,
                     routing_key,
                     "no-handler",
                     f"{self.spec.service} has no handler for {routing_key}",
                 )
-                return
+            return None
+        return _Decoded(message, routing_key, event, handler)
+
+    async def _process_decoded(self, decoded: _Decoded, started: float) -> None:
+        message, routing_key, event, handler = decoded
+        with _event_log_context(event):
             try:
                 duplicate = await self._handle_in_transaction(event, handler)
             except Exception as exc:
                 await self._retry_or_dead_letter(message, routing_key, exc)
                 return
-            if self._after_commit is not None:
-                result = self._after_commit(event)
-                if result is not None:
-                    await result
+            await self._finish(event)
             await message.ack()
             self._metrics.handler_seconds.labels(routing_key).observe(time.perf_counter() - started)
             (self._metrics.duplicates if duplicate else self._metrics.consumed).labels(
                 routing_key
             ).inc()
+
+    async def _run_batches(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._prefetch], self._waiting[self._prefetch :]
+            try:
+                await self._process_batch(batch)
+            except Exception:
+                # E.g. the channel closed under an ack: unacked messages are delivered again
+                # (and their inbox rows make the repeats no-ops).
+                log.exception("a batch of %d could not be finished", len(batch))
+
+    async def _process_batch(self, batch: list[AbstractIncomingMessage]) -> None:
+        started = time.perf_counter()
+        decoded = [d for d in [await self._decode(m) for m in batch] if d is not None]
+        if not decoded:
+            return
+        try:
+            duplicates = await self._handle_batch(decoded)
+        except Exception as exc:
+            log.warning(
+                "a batch of %d failed (%s: %s); handling its messages one at a time",
+                len(decoded),
+                type(exc).__name__,
+                exc,
+            )
+            for one in decoded:
+                await self._process_decoded(one, started)
+            return
+        for one in decoded:
+            await self._finish(one.event)
+        await self._ack_batch([d.message for d in decoded])
+        elapsed = time.perf_counter() - started
+        for one in decoded:
+            self._metrics.handler_seconds.labels(one.routing_key).observe(elapsed)
+            counter = self._metrics.duplicates if one in duplicates else self._metrics.consumed
+            counter.labels(one.routing_key).inc()
+
+    async def _handle_batch(self, batch: list[_Decoded]) -> list[_Decoded]:
+        """Handle the batch in one transaction; returns the duplicates (handled before)."""
+        duplicates: list[_Decoded] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh_ids = {
+                r["event_id"]
+                for r in await conn.fetch(
+                    "INSERT INTO inbox (event_id, routing_key)"
+                    " SELECT * FROM unnest($1::uuid[], $2::text[])"
+                    " ON CONFLICT DO NOTHING RETURNING event_id",
+                    [d.event.event_id for d in batch],
+                    [d.event.routing_key for d in batch],
+                )
+            }
+            ctx = HandlerContext(conn, defer=True)
+            for one in batch:
+                with _event_log_context(one.event):
+                    if one.event.event_id not in fresh_ids:
+                        log.info("duplicate message ignored")
+                        duplicates.append(one)
+                        continue
+                    fresh_ids.discard(one.event.event_id)  # a second copy in the batch
+                    await one.handler(one.event, ctx)
+            rows = await add_to_outbox(conn, *ctx.deferred)
+        if rows and self._on_outbox_written is not None:
+            self._on_outbox_written(rows)
+        return duplicates
+
+    async def _ack_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        """One ack for the batch ("up to and including" its last delivery) when no message
+        still waiting was delivered before that one; otherwise one ack each."""
+        last = max(messages, key=lambda m: m.delivery_tag or 0)
+        tag = last.delivery_tag or 0
+        if all((m.delivery_tag or 0) > tag for m in self._waiting):
+            await last.ack(multiple=True)
+            return
+        for message in messages:
+            await message.ack()
+
+    async def _finish(self, event: Event) -> None:
+        if self._after_commit is not None:
+            result = self._after_commit(event)
+            if result is not None:
+                await result
 
     async def _handle_in_transaction(self, event: Event, handler: Handler) -> bool:
         """Run the handler once per event id; returns True if the event was a duplicate."""
@@ -262,6 +375,19 @@ class Consumer:
             timestamp=message.timestamp,
         )
         await exchange.publish(copy, routing_key=routing_key)
+
+
+class _Decoded(NamedTuple):
+    message: AbstractIncomingMessage
+    routing_key: str
+    event: Event
+    handler: Handler
+
+
+def _event_log_context(event: Event) -> contextlib.AbstractContextManager[None]:
+    return log_context(
+        event_id=str(event.event_id), shop_order_id=event.shop_order_id, shop_id=event.shop_id
+    )
 
 
 _ROUTING_KEY = re.compile(r"[a-z0-9][a-z0-9._-]*")

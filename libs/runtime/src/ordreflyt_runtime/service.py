@@ -48,6 +48,9 @@ class ServiceSpec:
     handlers: Mapping[type[Event], Handler] = field(default_factory=dict)
     setup: Setup | None = None
     after_commit: AfterCommit | None = None
+    # Handle the messages waiting together, in one transaction (handlers that only touch the
+    # database); see consumer.py.
+    batch: bool = False
 
 
 @dataclass
@@ -142,6 +145,7 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         prefetch=rt.settings.prefetch,
         on_outbox_written=rt.outbox_written,
         after_commit=rt.spec.after_commit,
+        batch=rt.spec.batch,
     )
     await rt.consumer.start(rt.connection)
     yield

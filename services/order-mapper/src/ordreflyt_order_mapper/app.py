@@ -140,6 +140,12 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     app.router.add_get("/orders/{shop}/{order}", show_order)
 
 
+# Its handlers only read and write its own tables: the states waiting are handled in batches.
 SPEC = ServiceSpec(
-    name=SERVICE, default_port=DEFAULT_PORT, migrations=MIGRATIONS, consumes=QUEUE, setup=setup
+    name=SERVICE,
+    default_port=DEFAULT_PORT,
+    migrations=MIGRATIONS,
+    consumes=QUEUE,
+    setup=setup,
+    batch=True,
 )
