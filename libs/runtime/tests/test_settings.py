@@ -14,6 +14,10 @@ def test_defaults_are_localhost() -> None:
     assert s.amqp_url == "amqp://guest:guest@localhost:5672/"
     assert s.database_url == "postgresql://postgres@localhost:5432/ordreflyt"
     assert s.http_port == 8000
+    assert s.event_loop == "uvloop"
+    assert ServiceSettings.from_env("intake", 8000, env={"EVENT_LOOP": "asyncio"}).event_loop == (
+        "asyncio"
+    )
 
 
 @pytest.mark.parametrize(
@@ -26,6 +30,7 @@ def test_defaults_are_localhost() -> None:
         ("DATABASE_URL", "postgresql://h:port/db", "DATABASE_URL has a malformed port"),
         ("PREFETCH", "0", "PREFETCH must be between"),
         ("AMQP_URL", "  ", "AMQP_URL is set but empty"),
+        ("EVENT_LOOP", "tokio", "EVENT_LOOP must be one of uvloop, asyncio"),
     ],
 )
 def test_malformed_setting_is_named(name: str, value: str, message: str) -> None:

@@ -39,7 +39,7 @@ from ordreflyt_contracts import Event, decode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.metrics import Metrics
-from ordreflyt_runtime.outbox import OutboxRow, add_to_outbox
+from ordreflyt_runtime.outbox import OutboxRow, add_to_outbox, outbox_row
 from ordreflyt_runtime.topology import (
     DEAD_EXCHANGE,
     H_ATTEMPT,
@@ -80,6 +80,14 @@ class HandlerContext:
             self.deferred.extend(events)
         else:
             self.written.extend(await add_to_outbox(self.conn, *events))
+
+    def outbox_row(self, event: Event) -> OutboxRow:
+        """The outbox row of `event` for a handler that inserts it in one of its own statements
+        (event_id, routing_key, correlation_id, body: a round trip saved); it is handed to the
+        relay after the commit like what publish() wrote."""
+        row = outbox_row(event)
+        self.written.append(row)
+        return row
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
@@ -257,7 +265,7 @@ class Consumer:
                         continue
                     fresh_ids.discard(one.event.event_id)  # a second copy in the batch
                     await one.handler(one.event, ctx)
-            rows = await add_to_outbox(conn, *ctx.deferred)
+            rows = ctx.written + await add_to_outbox(conn, *ctx.deferred)
         if rows and self._on_outbox_written is not None:
             self._on_outbox_written(rows)
         return duplicates

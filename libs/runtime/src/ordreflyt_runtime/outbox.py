@@ -60,12 +60,14 @@ DELETE_HANDED_OVER_SQL = (
 )
 
 
+def outbox_row(event: Event) -> OutboxRow:
+    return (event.event_id, event.routing_key, event.shop_order_id, encode_event(event))
+
+
 async def add_to_outbox(conn: DbConn, *events: Event) -> list[OutboxRow]:
     """Write messages to the outbox on `conn` (inside the caller's transaction), in one
     statement; returns the rows, to hand over to the relay once the transaction committed."""
-    rows: list[OutboxRow] = [
-        (e.event_id, e.routing_key, e.shop_order_id, encode_event(e)) for e in events
-    ]
+    rows = [outbox_row(e) for e in events]
     if len(rows) == 1:
         await conn.execute(INSERT_SQL, *rows[0])
     elif rows:

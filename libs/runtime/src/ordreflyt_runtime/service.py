@@ -211,6 +211,16 @@ def create_app(
     return app
 
 
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """uvloop (libuv; the same asyncio API, a good deal less overhead per message and request)
+    unless EVENT_LOOP=asyncio asks for the standard library's loop."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
     """Console-script entry: settings, logging, app, serve until SIGTERM/SIGINT."""
     setup_logging(spec.name)
@@ -228,6 +238,7 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
             print=None,
             access_log=None,
             shutdown_timeout=settings.shutdown_timeout,
+            loop=new_event_loop(settings.event_loop),
         )
     except ConnectionError as exc:
         print(f"{spec.name}: {exc}", file=sys.stderr)

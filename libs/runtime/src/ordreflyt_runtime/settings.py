@@ -30,6 +30,15 @@ def env_str(name: str, default: str, env: Mapping[str, str] | None = None) -> st
     return value
 
 
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], env: Mapping[str, str] | None = None
+) -> str:
+    value = env_str(name, default, env).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_int(
     name: str,
     default: int,
@@ -94,6 +103,7 @@ class ServiceSettings:
     config_path: Path
     startup_timeout: float
     shutdown_timeout: float
+    event_loop: str = "uvloop"
 
     @classmethod
     def from_env(
@@ -113,6 +123,7 @@ class ServiceSettings:
             config_path=Path(env_str("ORDREFLYT_CONFIG", DEFAULT_CONFIG_PATH, env)),
             startup_timeout=env_float("STARTUP_TIMEOUT", 60.0, env=env),
             shutdown_timeout=env_float("SHUTDOWN_TIMEOUT", 20.0, env=env),
+            event_loop=env_choice("EVENT_LOOP", "uvloop", ("uvloop", "asyncio"), env),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -32,4 +33,23 @@ def run_emulator(
             sys.exit(f"{name}: HTTP_PORT must be a port number (1..65535), got {raw!r}")
         args.port = int(raw)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
-    web.run_app(make_app(args), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(
+        make_app(args),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        loop=_event_loop(name),
+    )
+
+
+def _event_loop(name: str) -> asyncio.AbstractEventLoop:
+    """uvloop as in the services (EVENT_LOOP=asyncio for the standard library's loop)."""
+    kind = os.environ.get("EVENT_LOOP", "uvloop").strip().lower()
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
+    if kind != "uvloop":
+        sys.exit(f"{name}: EVENT_LOOP must be uvloop or asyncio, got {kind!r}")
+    import uvloop
+
+    return uvloop.new_event_loop()

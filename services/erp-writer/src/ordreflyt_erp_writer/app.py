@@ -27,7 +27,12 @@ from aiohttp import web
 from ordreflyt_contracts import ErpOrderRequested, decode_event
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
 from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
-from ordreflyt_erp_writer.handlers import MIGRATION, ErpWriter, WriterOptions
+from ordreflyt_erp_writer.handlers import (
+    LOCK_AND_READ_MIGRATION,
+    MIGRATION,
+    ErpWriter,
+    WriterOptions,
+)
 from ordreflyt_runtime.db import create_pool, schema_name
 from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.outbox import add_to_outbox
@@ -143,7 +148,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
 SPEC = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
-    migrations=(MIGRATION,),
+    migrations=(MIGRATION, LOCK_AND_READ_MIGRATION),
     consumes=QUEUE,
     setup=setup,
 )

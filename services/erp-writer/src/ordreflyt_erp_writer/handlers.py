@@ -85,22 +85,36 @@ MIGRATION = (
 
 _fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
 
-# Both locks in one statement, the order's first (every path takes them in this order).
-_LOCK_ORDER_AND_CUSTOMER = (
-    "SELECT pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))"
+# The order's lock, then its customer's (every path takes them in this order; a NULL customer
+# key: none), then what is known of both - read after the locks with a fresh snapshot, so that
+# it includes what the previous holder of a lock committed. One round trip.
+LOCK_AND_READ_MIGRATION = (
+    "erp-writer/002_lock_and_read",
+    """
+    CREATE FUNCTION lock_and_read(
+        order_lock text, customer_lock text,
+        p_shop_id text, p_order_id text, p_erp text, p_email text
+    ) RETURNS TABLE (
+        document_kind text, document_number text, invoice_number text, customer_number text,
+        attempted boolean, known_customer text, known_fingerprint text
+    ) LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtext(order_lock));
+        IF customer_lock IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(hashtext(customer_lock));
+        END IF;
+        RETURN QUERY
+        SELECT l.document_kind, l.document_number, l.invoice_number, l.customer_number,
+               EXISTS (SELECT 1 FROM attempts a
+                       WHERE a.shop_id = p_shop_id AND a.order_id = p_order_id),
+               c.customer_number, c.fingerprint
+        FROM (VALUES (1)) AS one (x)
+        LEFT JOIN links l ON l.shop_id = p_shop_id AND l.order_id = p_order_id
+        LEFT JOIN customers c ON c.erp = p_erp AND c.email = p_email;
+    END
+    $$;
+    """,
 )
-_LOCK_ORDER = "SELECT pg_advisory_xact_lock(hashtext($1))"
-
-# What is known of the order and its customer, read after the locks (a statement of its own:
-# it must see what the previous holder of the locks committed).
-_KNOWN = """
-SELECT l.document_kind, l.document_number, l.invoice_number, l.customer_number,
-       EXISTS (SELECT 1 FROM attempts a WHERE a.shop_id = $1 AND a.order_id = $2) AS attempted,
-       c.customer_number AS known_customer, c.fingerprint AS known_fingerprint
-FROM (VALUES (1)) AS one (x)
-LEFT JOIN links l ON l.shop_id = $1 AND l.order_id = $2
-LEFT JOIN customers c ON c.erp = $3 AND c.email = $4
-"""
 
 _REMEMBER_CUSTOMER = """
 INSERT INTO customers (erp, email, customer_number, fingerprint) VALUES ($1, $2, $3, $4)
@@ -109,7 +123,8 @@ SET customer_number = excluded.customer_number, fingerprint = excluded.fingerpri
     updated_at = now()
 """
 
-# The link, no longer parked, and the customer as the ERP now has it (NULL email: unchanged).
+# The link, no longer parked, erp-order.created in the outbox, and the customer as the ERP now
+# has it (NULL email: unchanged). One round trip.
 _STORE_RESULT = """
 WITH link AS (
     INSERT INTO links (shop_id, order_id, erp, document_kind, document_number, invoice_number,
@@ -117,6 +132,9 @@ WITH link AS (
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ), unparked AS (
     DELETE FROM parked WHERE shop_id = $1 AND order_id = $2
+), message AS (
+    INSERT INTO outbox (event_id, routing_key, correlation_id, body)
+    VALUES ($13, $14, $15, $16)
 )
 INSERT INTO customers (erp, email, customer_number, fingerprint)
 SELECT $3, $10::text, $11::text, $12::text WHERE $10::text IS NOT NULL
@@ -160,15 +178,14 @@ class ErpWriter:
         order = event.erp_order
         conn = ctx.conn
         erp = self.adapter.name
-        order_lock = f"erp-order:{order.shop_id}:{order.shop_order_id}"
-        if event.action == "update":
-            await conn.execute(_LOCK_ORDER, order_lock)
-        else:
-            await conn.execute(
-                _LOCK_ORDER_AND_CUSTOMER, order_lock, f"customer:{erp}:{order.customer.email}"
-            )
         row = await conn.fetchrow(
-            _KNOWN, order.shop_id, order.shop_order_id, erp, order.customer.email
+            "SELECT * FROM lock_and_read($1, $2, $3, $4, $5, $6)",
+            f"erp-order:{order.shop_id}:{order.shop_order_id}",
+            None if event.action == "update" else f"customer:{erp}:{order.customer.email}",
+            order.shop_id,
+            order.shop_order_id,
+            erp,
+            order.customer.email,
         )
         assert row is not None
         link = (
@@ -194,6 +211,16 @@ class ErpWriter:
             await self._park(ctx, event, rejected, known)
             return
         remember = known.remember or (None, None)
+        created = ErpOrderCreated(
+            **new_event_fields(order.shop_id, order.shop_order_id),
+            erp=erp,
+            document_kind=document.kind,
+            document_number=document.number,
+            customer_number=document.customer_number,
+            external_reference=order.external_reference,
+            invoice_number=document.invoice_number,
+            adopted=adopted,
+        )
         await conn.execute(
             _STORE_RESULT,
             order.shop_id,
@@ -207,18 +234,7 @@ class ErpWriter:
             adopted,
             order.customer.email if known.remember else None,
             *remember,
-        )
-        await ctx.publish(
-            ErpOrderCreated(
-                **new_event_fields(order.shop_id, order.shop_order_id),
-                erp=self.adapter.name,
-                document_kind=document.kind,
-                document_number=document.number,
-                customer_number=document.customer_number,
-                external_reference=order.external_reference,
-                invoice_number=document.invoice_number,
-                adopted=adopted,
-            )
+            *ctx.outbox_row(created),
         )
         log.info(
             "%s %s %s in %s",
