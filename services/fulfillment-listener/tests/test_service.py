@@ -166,7 +166,11 @@ poll_interval = 3600
         )
         settings = settings_for("fulfillment-listener", amqp_url, database_url, config)
         async with running_service(SPEC, settings) as (client, _):
-            yield Harness(service=client, woo=woo, fortnox=fortnox, channel=channel)
+            harness = Harness(service=client, woo=woo, fortnox=fortnox, channel=channel)
+            # The service polls once at start; a test's own changes must come after that poll
+            # (else it may see them first). A poll asked for waits for the one running.
+            await harness.poll()
+            yield harness
 
 
 async def test_a_status_a_person_set_after_the_erp_change_is_a_conflict_until_accepted(
