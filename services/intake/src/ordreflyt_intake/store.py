@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from ordreflyt_runtime.db import Migration
+from ordreflyt_runtime.outbox import OutboxRow
 
 MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -112,18 +113,11 @@ class Delivery:
     content_hash: str = ""
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    event_id: uuid.UUID
-    routing_key: str
-    body: bytes
-
-
 async def store_delivery(
     pool: asyncpg.Pool,
     delivery: Delivery,
     outcome: str,
-    message: Outgoing | None,
+    message: OutboxRow | None,
     *,
     dedupe_on_state: bool,
 ) -> str:
@@ -145,9 +139,10 @@ async def store_delivery(
         (delivery.date_modified_gmt or "") if dedupe_on_state else delivery.date_modified_gmt,
         delivery.body,
         outcome,
-        message.event_id if message else None,
-        message.routing_key if message else None,
-        message.body if message else None,
+        # The correlation id is the order id ($7), as in the message's own row.
+        message[0] if message else None,
+        message[1] if message else None,
+        message[3] if message else None,
     ]
     if dedupe_on_state:
         args.append(delivery.content_hash)

@@ -27,7 +27,6 @@ from ordreflyt_contracts import (
     WooOrder,
     decode_deleted,
     decode_order,
-    encode_event,
     new_event_fields,
 )
 from ordreflyt_contracts.events import Event
@@ -39,11 +38,11 @@ from ordreflyt_intake.store import (
     PING,
     PUBLISHED,
     Delivery,
-    Outgoing,
     store_delivery,
 )
 from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.logs import log_context
+from ordreflyt_runtime.outbox import OutboxRow, outbox_row
 from ordreflyt_runtime.service import Runtime, runtime_key
 
 log = logging.getLogger(__name__)
@@ -204,12 +203,6 @@ def _content_hash(order: WooOrder) -> str:
     return hashlib.sha256(_json.encode(order)).hexdigest()
 
 
-def _outgoing(event: Event) -> Outgoing:
-    return Outgoing(
-        event_id=event.event_id, routing_key=event.routing_key, body=encode_event(event)
-    )
-
-
 async def _accept_ping(
     request: web.Request, runtime: Runtime, metrics: IntakeMetrics, shop: Shop, body: bytes
 ) -> web.Response:
@@ -234,7 +227,7 @@ async def _accept_deleted(
     delivery = _delivery(request, shop, body, topic, order_id=order_id)
     event = OrderDeleted(**new_event_fields(shop.shop_id, order_id), delivery_id=delivery.id)
     # A deletion carries no state to deduplicate on; consumers treat a repeat as a no-op.
-    message = _outgoing(event)
+    message = outbox_row(event)
     outcome = await store_delivery(runtime.db, delivery, PUBLISHED, message, dedupe_on_state=False)
     return _accepted(runtime, metrics, shop, delivery, outcome, order_id, topic, message)
 
@@ -264,7 +257,7 @@ async def _accept_order(
             message = OrderReceived(
                 **fields, delivery_id=delivery.id, topic=topic, paid=paid, order=order
             )
-    outgoing = _outgoing(message) if message else None
+    outgoing = outbox_row(message) if message else None
     outcome = await store_delivery(runtime.db, delivery, outcome, outgoing, dedupe_on_state=True)
     return _accepted(
         runtime, metrics, shop, delivery, outcome, order.id, topic, outgoing, order.status
@@ -279,14 +272,11 @@ def _accepted(
     outcome: str,
     order_id: int,
     topic: str,
-    message: Outgoing | None,
+    message: OutboxRow | None,
     status: str | None = None,
 ) -> web.Response:
     if outcome == PUBLISHED and message is not None:
-        # Stored with the shop order id as correlation id (see store.py).
-        runtime.outbox_written(
-            [(message.event_id, message.routing_key, str(order_id), message.body)]
-        )
+        runtime.outbox_written([message])
     metrics.webhooks.labels(shop.shop_id, outcome).inc()
     with log_context(shop_id=shop.shop_id, shop_order_id=str(order_id)):
         log.info(

@@ -172,8 +172,7 @@ class OrderMapper:
         if not inserted:
             return None
         if held is not None:
-            log.warning("order held: %s", "; ".join(held.reasons))
-            return Outcome("held", tuple(held.reasons))
+            return _held(held)
         if erp_order is None:
             return Outcome("recorded")
         await self._send(ctx, shop_id, order, erp_order, "paid")
@@ -208,8 +207,7 @@ class OrderMapper:
                 str(order.id),
                 held.reasons,
             )
-            log.warning("order held: %s", "; ".join(held.reasons))
-            return Outcome("held", tuple(held.reasons))
+            return _held(held)
         erp_order = mapped
         await self._send(ctx, shop_id, order, erp_order, reason)
         await ctx.conn.execute(
@@ -284,6 +282,11 @@ async def _mark_changed(conn: DbConn, shop_id: str, order: WooOrder, note: str) 
         str(order.id),
         note,
     )
+
+
+def _held(held: MappingHeld) -> Outcome:
+    log.warning("order held: %s", "; ".join(held.reasons))
+    return Outcome("held", tuple(held.reasons))
 
 
 def _is_older(new: datetime | None, known: datetime | None) -> bool:
