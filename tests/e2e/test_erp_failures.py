@@ -12,6 +12,7 @@ import pytest
 
 from ordreflyt_testkit.helpers import wait_for
 from ordreflyt_testkit.processes import ServiceProcess
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 from ordreflyt_testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +67,7 @@ async def test_killed_after_fortnox_accepted_the_create_still_one_order(
         )
         writer = stack.processes["erp-writer-0"]
         assert writer.kill() == -9
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
             await http.delete(stack.url("fortnox") + "/_sandbox/faults")
         restarted = ServiceProcess(writer.argv, writer.env, tmp_path, name="erp-writer-0-restarted")
         stack.processes["erp-writer-0-restarted"] = restarted
@@ -85,7 +86,7 @@ async def test_killed_after_fortnox_accepted_the_create_still_one_order(
 
 
 async def _link(stack: Stack, proc: ServiceProcess, order_id: int) -> dict[str, Any] | None:
-    async with aiohttp.ClientSession() as http, http.get(f"{proc.url}/links/demo/{order_id}") as r:
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http, http.get(f"{proc.url}/links/demo/{order_id}") as r:
         return dict(await r.json()) if r.status == 200 else None
 
 

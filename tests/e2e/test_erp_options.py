@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from ordreflyt_testkit.helpers import wait_for
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 from ordreflyt_testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +40,7 @@ async def place(stack: Stack, sku: str, **pins: Any) -> dict[str, Any]:
 
 async def woo(stack: Stack, method: str, path: str, body: Any) -> Any:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.request(
             method, f"{stack.url('woo')}/wp-json/wc/v3{path}", json=body, headers=WOO_AUTH
         ) as r,
@@ -112,7 +113,7 @@ async def test_change_after_transfer_is_applied_until_the_order_is_invoiced(
 
         # Once invoiced, Fortnox no longer takes changes: recorded, not applied.
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
             http.put(
                 f"{stack.url('fortnox')}/3/orders/{erp['DocumentNumber']}/createinvoice",
                 headers={"Authorization": "Bearer sandbox-token"},
@@ -154,7 +155,7 @@ async def test_missing_article_is_parked_with_fortnox_message_and_retried(
         assert "LUSEKOFTE-1" in entry["message"]
         # The merchant creates the article in Fortnox, then retries.
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
             http.post(
                 f"{stack.url('fortnox')}/3/articles",
                 json={

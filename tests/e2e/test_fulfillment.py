@@ -22,6 +22,7 @@ import pytest
 
 from ordreflyt_testkit.helpers import wait_for
 from ordreflyt_testkit.processes import ServiceProcess
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 from ordreflyt_testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +73,7 @@ async def sent_order(stack: Stack, lines: list[dict[str, Any]]) -> tuple[dict[st
 
     async def link() -> Any:
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
             http.get(stack.url(SERVICE) + f"/orders/demo/{order['id']}") as r,
         ):
             return await r.json() if r.status == 200 else None
@@ -83,7 +84,7 @@ async def sent_order(stack: Stack, lines: list[dict[str, Any]]) -> tuple[dict[st
 
 async def fortnox(stack: Stack, method: str, path: str) -> Any:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.request(
             method,
             stack.url("fortnox") + "/3" + path,
@@ -102,7 +103,7 @@ async def deliver(stack: Stack, document: str, **body: Any) -> None:
 
 async def shop(stack: Stack, method: str, path: str, body: Any = None) -> Any:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.request(
             method,
             stack.url("woo") + "/wp-json/wc/v3" + path,
@@ -160,7 +161,7 @@ def signed(body: dict[str, Any], secret: str = PUSH_SECRET) -> tuple[bytes, dict
 
 async def push(stack: Stack, raw: bytes, headers: dict[str, str]) -> tuple[int, Any]:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.post(stack.url(SERVICE) + "/shipments/demo", data=raw, headers=headers) as r,
     ):
         return r.status, await r.json()
@@ -315,7 +316,7 @@ async def test_killed_mid_poll_loses_nothing_and_doubles_nothing(stack: Stack) -
     assert listener.kill() == -9
     done = [await shop_status(stack, order_id) == "completed" for order_id in numbers]
     assert not all(done), "the poll was over before the kill"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
         await http.delete(stack.url("woo") + "/_sandbox/faults")
 
     restarted = ServiceProcess(listener.argv, listener.env, stack.log_dir, name=f"{SERVICE}-2")
@@ -392,7 +393,7 @@ async def test_pushed_shipment_is_signed_and_reaches_the_shop_once(stack: Stack)
 
 
 async def test_unsigned_or_unknown_pushes_change_nothing(stack: Stack) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
         async with http.post(stack.url(SERVICE) + "/shipments/demo", data=b"{}", headers={}) as r:
             assert r.status == 401
         async with http.post(stack.url(SERVICE) + "/shipments/nope", data=b"{}") as r:

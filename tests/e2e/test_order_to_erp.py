@@ -15,6 +15,7 @@ import pytest
 
 from ordreflyt_testkit.helpers import wait_for
 from ordreflyt_testkit.samples import woo_signature
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 from ordreflyt_testkit.stack import E2E_SECRET, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -133,7 +134,7 @@ async def test_50_concurrent_duplicate_deliveries_give_one_order(stack: Stack) -
     shop = await place(stack, lines=[{"sku": sku, "quantity": 1}])
     await one_fortnox_order(stack, shop["id"])
     # The same delivery again, 50 times at once, as a shop retrying or a replayed webhook would.
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
         async with http.get(
             f"{stack.url('woo')}/wp-json/wc/v3/orders/{shop['id']}",
             headers={

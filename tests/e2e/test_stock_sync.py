@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from ordreflyt_testkit.helpers import wait_for
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 from ordreflyt_testkit.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +74,7 @@ async def set_fortnox_stock(stack: Stack, sku: str, point: str, quantity: int) -
 
 async def fortnox(stack: Stack, method: str, path: str, body: Any) -> Any:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.request(
             method, stack.url("fortnox") + path, json=body, headers=FORTNOX_AUTH
         ) as response,
@@ -88,7 +89,7 @@ async def requests_log(stack: Stack) -> dict[str, Any]:
 
 async def clear_requests(stack: Stack) -> None:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.delete(stack.url("woo") + "/_sandbox/requests"),
     ):
         pass
@@ -202,7 +203,7 @@ async def test_an_order_in_the_erp_triggers_a_pass(stack: Stack) -> None:
 
 async def test_products_in_one_system_only_are_reported_not_created(stack: Stack) -> None:
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
         http.post(
             stack.url("woo") + "/wp-json/wc/v3/products",
             json={"name": "Bare i butikken", "sku": "BARE-I-BUTIKKEN", "manage_stock": True},

@@ -17,6 +17,7 @@ from ordreflyt_contracts import OrderDeleted, encode_event, new_event_fields
 from ordreflyt_runtime.topology import EVENTS_EXCHANGE
 from ordreflyt_testkit.helpers import wait_for
 from ordreflyt_testkit.processes import ServiceProcess, free_port
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ async def publish(channel: AbstractChannel, event: OrderDeleted) -> None:
 
 
 async def metric(url: str, name: str) -> float:
-    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http, http.get(url + "/metrics") as r:
         text = await r.text()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
@@ -106,7 +107,7 @@ async def test_health_metrics_and_sigterm_exit_zero(
     proc.start()
     try:
         await proc.wait_ready()
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
             async with http.get(proc.url + "/livez") as r:
                 assert r.status == 200
             async with http.get(proc.url + "/readyz") as r:
@@ -124,7 +125,10 @@ async def test_health_metrics_and_sigterm_exit_zero(
         await wait_for(
             lambda: metric(proc.url, "ordreflyt_messages_consumed_total"), what="consumed"
         )
-        async with aiohttp.ClientSession() as http, http.get(proc.url + "/metrics") as r:
+        async with (
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
+            http.get(proc.url + "/metrics") as r,
+        ):
             text = await r.text()
         for expected in (
             'ordreflyt_messages_consumed_total{routing_key="intake.order.deleted.v1"} 1.0',

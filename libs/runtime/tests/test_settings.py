@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml
+from ordreflyt_runtime.config import section
+from ordreflyt_runtime.retention import RetentionConfig
+from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml, redact_url
 
 
 def test_defaults_are_localhost() -> None:
@@ -48,3 +50,73 @@ def test_bad_toml_names_the_setting(tmp_path: Path) -> None:
     path.write_text("[shops\n")
     with pytest.raises(SettingsError, match=r"ORDREFLYT_CONFIG: .* is not valid TOML"):
         load_toml(path)
+
+
+def test_services_listen_on_loopback_unless_told_otherwise() -> None:
+    assert ServiceSettings.from_env("intake", 8000, env={}).http_host == "127.0.0.1"
+    assert ServiceSettings.from_env("intake", 8000, env={"HTTP_HOST": "0.0.0.0"}).http_host == (
+        "0.0.0.0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AMQP_URL", "amqp://ordreflyt:s3cr3t-pw@rabbit:notaport/"),
+        ("DATABASE_URL", "postgresql://ordreflyt:s3cr3t-pw@db:notaport/x"),
+        ("AMQP_URL", "http://ordreflyt:s3cr3t-pw@rabbit/"),
+        ("DATABASE_URL", "postgresql://ordreflyt:s3cr3t-pw@[::1/x"),
+    ],
+)
+def test_a_malformed_url_is_named_without_its_password(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        ServiceSettings.from_env("intake", 8000, env={name: value})
+    assert name in str(caught.value)
+    assert "s3cr3t-pw" not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("amqp://guest:guest@localhost:5672/") == "amqp://guest:***@localhost:5672/"
+    assert redact_url("postgresql://postgres@localhost/x") == "postgresql://postgres@localhost/x"
+
+
+def test_operator_token_is_optional_never_echoed_and_must_be_long_enough() -> None:
+    assert ServiceSettings.from_env("intake", 8000, env={}).operator_token is None
+    token = "a-long-enough-token-1234"
+    assert ServiceSettings.from_env("x", 1, env={"OPERATOR_TOKEN": token}).operator_token == token
+    with pytest.raises(SettingsError, match="OPERATOR_TOKEN is too short") as caught:
+        ServiceSettings.from_env("x", 1, env={"OPERATOR_TOKEN": "short-pw"})
+    assert "short-pw" not in str(caught.value)
+
+
+def test_retry_delays_are_the_services_own_unless_set() -> None:
+    assert ServiceSettings.from_env("x", 1, env={}).retry_delays_ms is None
+    settings = ServiceSettings.from_env("x", 1, env={"RETRY_DELAYS_MS": "100, 200,400"})
+    assert settings.retry_delays_ms == (100, 200, 400)
+    with pytest.raises(SettingsError, match="RETRY_DELAYS_MS must be whole milliseconds"):
+        ServiceSettings.from_env("x", 1, env={"RETRY_DELAYS_MS": "1s,2s"})
+    with pytest.raises(SettingsError, match="between 10 and"):
+        ServiceSettings.from_env("x", 1, env={"RETRY_DELAYS_MS": "0"})
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"retention": {"inbox_days": 0}}, "[retention].inbox_days: expected int >= 1"),
+        ({"retention": {"inbox_days": "x"}}, "[retention].inbox_days: expected int, got str"),
+        ({"retention": {"inbox": 3}}, "[retention]: object contains unknown field inbox"),
+        ({"retention": 5}, "[retention]: expected object, got int"),
+    ],
+)
+def test_a_config_section_error_names_the_key(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        section(doc, "retention", RetentionConfig)
+    assert str(caught.value) == message
+
+
+def test_a_missing_config_section_takes_the_defaults() -> None:
+    assert section({}, "retention", RetentionConfig) == RetentionConfig()
+    assert section({"retention": {"raw_deliveries_days": 120}}, "retention", RetentionConfig) == (
+        RetentionConfig(raw_deliveries_days=120)
+    )

@@ -16,6 +16,7 @@ from ordreflyt_testkit.helpers import declare_tap, drain_queue
 from ordreflyt_testkit.infra import Infra
 from ordreflyt_testkit.processes import ServiceProcess, free_port
 from ordreflyt_testkit.samples import WEBHOOK_SECRET, woo_body, woo_headers, woo_order
+from ordreflyt_testkit.service_harness import AUTH_HEADERS
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ async def test_deliveries_accepted_during_a_broker_restart_are_all_published(
     intake.start()
     try:
         await intake.wait_ready()
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http:
             next_id = base
 
             async def burst(n: int) -> None:

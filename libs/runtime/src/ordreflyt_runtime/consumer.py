@@ -4,10 +4,16 @@ For each delivery: decode by its tag; in ONE transaction insert `(event_id)` int
 run the handler (which writes its state and its outgoing messages to the outbox on the same
 connection); commit; then ack. The transaction's BEGIN travels with the inbox insert, in one
 round trip. A redelivery of a message whose transaction committed finds its
-inbox row and is acked without effects. A handler failure republishes the message to the next
-retry queue (growing delays) with the attempt count and error in headers, then acks; after the
-last attempt, or at once for a message that cannot be decoded or has no handler, it goes to the
-service's DLQ with the reason. The next messages keep flowing either way.
+inbox row and is acked without effects. The next messages keep flowing whatever one does:
+
+- A dependency is away (the ERP, the shop, the database: see errors.py): the message WAITS in
+  the retry queues (growing delays, the longest one repeated) as long as it takes, with its
+  attempt count untouched; it is never dead-lettered for that.
+- Anything else is about the message itself. A service with a `hold` hook holds (or parks) the
+  order at once, in its own transaction, with the reason, visible and releasable there. Without
+  one, the message is retried through the retry queues with the attempt count and error in
+  headers, and after the last attempt goes to the service's DLQ with the reason.
+- A message that cannot be decoded or has no handler goes to the DLQ at once.
 
 Batch mode (for handlers that only touch the database, e.g. order-mapper's): the messages that
 have arrived while the previous batch was handled are handled together, in ONE transaction:
@@ -37,6 +43,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from ordreflyt_contracts import Event, decode_event
 from ordreflyt_runtime.db import DbConn
+from ordreflyt_runtime.errors import is_transient
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.metrics import Metrics
 from ordreflyt_runtime.outbox import OutboxRow, add_to_outbox, outbox_row
@@ -48,6 +55,7 @@ from ordreflyt_runtime.topology import (
     H_REASON,
     H_ROUTING_KEY,
     H_SERVICE,
+    H_WAITS,
     ConsumerQueue,
     declare_consumer_queue,
 )
@@ -92,6 +100,9 @@ class HandlerContext:
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 AfterCommit = Callable[[Event], Awaitable[None] | None]
+# Holds (or parks) the order of a message its handler failed on, in the given transaction;
+# returns False when it cannot (the message then takes the retry path).
+HoldHook = Callable[[Event, str, DbConn], Awaitable[bool]]
 
 
 class Consumer:
@@ -106,8 +117,10 @@ class Consumer:
         on_outbox_written: Callable[[Sequence[OutboxRow]], None] | None = None,
         after_commit: AfterCommit | None = None,
         batch: bool = False,
+        hold: HoldHook | None = None,
     ) -> None:
         self.spec = spec
+        self._hold = hold
         self._handlers = dict(handlers)
         self._pool = pool
         self._metrics = metrics
@@ -197,7 +210,7 @@ class Consumer:
             try:
                 duplicate = await self._handle_in_transaction(event, handler)
             except Exception as exc:
-                await self._retry_or_dead_letter(message, routing_key, exc)
+                await self._failed(message, routing_key, event, exc)
                 return
             await self._finish(event)
             await message.ack()
@@ -309,6 +322,58 @@ class Consumer:
             self._on_outbox_written(ctx.written)
         return False
 
+    async def _failed(
+        self, message: AbstractIncomingMessage, routing_key: str, event: Event, exc: Exception
+    ) -> None:
+        if is_transient(exc):
+            await self._wait(message, routing_key, exc)
+            return
+        if self._hold is not None and await self._held(event, exc):
+            await message.ack()
+            return
+        await self._retry_or_dead_letter(message, routing_key, exc)
+
+    async def _wait(
+        self, message: AbstractIncomingMessage, routing_key: str, exc: Exception
+    ) -> None:
+        """A dependency is away: back into the retry queues, without counting an attempt."""
+        waits = _header_int(message, H_WAITS) + 1
+        target = self.spec.retry_queue(waits)
+        self._metrics.waiting.labels(routing_key).inc()
+        log.warning(
+            "waiting (%d) for a dependency, again via %s: %s: %s",
+            waits,
+            target,
+            type(exc).__name__,
+            exc,
+        )
+        await self._republish(message, "", target, routing_key, {H_WAITS: waits})
+        await message.ack()
+
+    async def _held(self, event: Event, exc: Exception) -> bool:
+        """Hold the message's order with the error as its reason, once (inbox); False if the
+        hold itself failed."""
+        assert self._hold is not None
+        reason = f"could not be handled: {type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT]
+        log.error("handler failed on the message's content; holding it: %s", reason, exc_info=exc)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                claimed = await conn.execute(
+                    "INSERT INTO inbox (event_id, routing_key) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING",
+                    event.event_id,
+                    event.routing_key,
+                )
+                if claimed != "INSERT 0 1":
+                    return True  # handled meanwhile (a redelivery on another replica)
+                if not await self._hold(event, reason, conn):
+                    raise RuntimeError("the service could not hold this message")
+        except Exception as hold_exc:
+            log.error("could not hold the message: %r", hold_exc)
+            return False
+        self._metrics.held.labels(event.routing_key).inc()
+        return True
+
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, routing_key: str, exc: Exception
     ) -> None:
@@ -415,7 +480,11 @@ def _begin_and_claim(event: Event) -> str:
 
 
 def _attempt(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(H_ATTEMPT, 0)
+    return _header_int(message, H_ATTEMPT)
+
+
+def _header_int(message: AbstractIncomingMessage, name: str) -> int:
+    value = (message.headers or {}).get(name, 0)
     return value if isinstance(value, int) else 0
 
 

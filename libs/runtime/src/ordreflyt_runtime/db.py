@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ordreflyt_runtime.settings import redact_url
+
 log = logging.getLogger(__name__)
 
 Migration = tuple[str, str]
@@ -64,13 +66,18 @@ async def ensure_database(database_url: str) -> None:
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     conn = await asyncpg.connect(admin_url)
     try:
-        quoted = '"' + name.replace('"', '""') + '"'
-        await conn.execute(f"CREATE DATABASE {quoted}")
-        log.info("created database %s", name)
-    except asyncpg.DuplicateDatabaseError:
-        pass  # another service created it at the same moment
+        # Services starting together would race to create it (one of them failing on the
+        # catalogue's unique index): one at a time, and only if it is still missing.
+        await conn.execute("SELECT pg_advisory_lock(hashtext('ordreflyt:create-database'))")
+        exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            quoted = '"' + name.replace('"', '""') + '"'
+            await conn.execute(f"CREATE DATABASE {quoted}")
+            log.info("created database %s", name)
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        pass  # created meanwhile by a server-side path that did not take the lock
     finally:
-        await conn.close()
+        await conn.close()  # also releases the session lock
 
 
 async def create_pool(
@@ -131,16 +138,8 @@ async def wait_for_database(database_url: str, timeout: float) -> None:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise ConnectionError(
-                    f"DATABASE_URL: cannot reach PostgreSQL at {_redact(database_url)}: {exc}"
+                    f"DATABASE_URL: cannot reach PostgreSQL at {redact_url(database_url)}: {exc}"
                 ) from exc
             log.warning("database not reachable yet, retrying: %s", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -39,6 +39,18 @@ class Metrics:
             ["routing_key", "reason"],
             registry=r,
         )
+        self.waiting = Counter(
+            "ordreflyt_messages_waiting",
+            "Messages sent back to wait because a dependency (ERP, shop, database) was away",
+            ["routing_key"],
+            registry=r,
+        )
+        self.held = Counter(
+            "ordreflyt_messages_held",
+            "Messages whose order was held or parked because its handler failed on its content",
+            ["routing_key"],
+            registry=r,
+        )
         self.handler_seconds = Histogram(
             "ordreflyt_handler_seconds",
             "Time from delivery to ack",
@@ -48,6 +60,17 @@ class Metrics:
         )
         self.outbox_backlog = Gauge(
             "ordreflyt_outbox_backlog", "Messages in the outbox not yet published", registry=r
+        )
+        self.dlq_depth = Gauge(
+            "ordreflyt_dlq_depth",
+            "Messages in the service's dead-letter queue (list and replay them at /dlq)",
+            ["queue"],
+            registry=r,
+        )
+        self.unrouted_depth = Gauge(
+            "ordreflyt_unrouted_depth",
+            "Messages in ordreflyt.unrouted: published with no queue bound for them",
+            registry=r,
         )
         self.relay_errors = Counter(
             "ordreflyt_outbox_relay_errors",

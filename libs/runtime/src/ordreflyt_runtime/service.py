@@ -6,15 +6,22 @@ Start: settings are read (a bad one stops the process with a message naming it),
 RabbitMQ are waited for (up to STARTUP_TIMEOUT), migrations applied, the topology declared.
 Stop (SIGTERM): HTTP stops accepting, the consumer stops taking messages and lets in-flight ones
 finish, the relay flushes the outbox, connections close, exit 0.
+
+Every service also gets: operator routes guarded by OPERATOR_TOKEN and errors answered with a
+reason (http.py); its DLQ listed and replayed (`GET /dlq`, `POST /dlq/replay`); the depth of
+its DLQ and of `ordreflyt.unrouted` as metrics; old inbox rows (and the service's own records,
+`ServiceSpec.retention`) pruned after the ages in `[retention]` (retention.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -23,18 +30,26 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ordreflyt_contracts import Event
-from ordreflyt_runtime.consumer import AfterCommit, Consumer, Handler
+from ordreflyt_runtime import dlq
+from ordreflyt_runtime.config import section
+from ordreflyt_runtime.consumer import AfterCommit, Consumer, Handler, HoldHook
 from ordreflyt_runtime.db import Migration, create_pool, migrate, schema_name, wait_for_database
+from ordreflyt_runtime.http import error_response, json_response, no_bare_errors, operator_auth
 from ordreflyt_runtime.logs import setup_logging
 from ordreflyt_runtime.metrics import Metrics
 from ordreflyt_runtime.outbox import OutboxRelay, OutboxRow
-from ordreflyt_runtime.settings import ServiceSettings, SettingsError
-from ordreflyt_runtime.topology import ConsumerQueue, declare_exchanges
+from ordreflyt_runtime.retention import INBOX_RULE, Pruner, RetentionConfig, RetentionRule
+from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml, redact_url
+from ordreflyt_runtime.topology import UNROUTED_QUEUE, ConsumerQueue, declare_exchanges
 
 log = logging.getLogger(__name__)
 
 # Adds a service's own routes, app state and cleanup contexts (run after the shared ones).
 Setup = Callable[["Runtime", web.Application], None]
+# Called on every /metrics scrape to bring the service's gauges up to date (held, parked...).
+ScrapeHook = Callable[["Runtime"], Awaitable[None]]
+# Extra facts for /readyz (`details`): shown, but they do not make the service unready.
+ReadyDetails = Callable[["Runtime"], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -51,6 +66,14 @@ class ServiceSpec:
     # Handle the messages waiting together, in one transaction (handlers that only touch the
     # database); see consumer.py.
     batch: bool = False
+    # Holds/parks the order of a message that failed on its content (see consumer.py).
+    hold: HoldHook | None = None
+    # The service's own records pruned after an age from [retention] (the inbox always is).
+    retention: Sequence[RetentionRule] = ()
+    on_scrape: Sequence[ScrapeHook] = ()
+    ready_details: ReadyDetails | None = None
+    # intake stays ready while PostgreSQL is away, because it spools deliveries meanwhile.
+    ready_without_database: bool = False
 
 
 @dataclass
@@ -65,8 +88,25 @@ class Runtime:
     exchange: AbstractExchange | None = None
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
+    pruner: Pruner | None = None
     # The message handlers; a service's setup may set them once its config is loaded.
     handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    _config: dict[str, Any] | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The business configuration (ORDREFLYT_CONFIG), read once."""
+        if self._config is None:
+            self._config = load_toml(self.settings.config_path)
+        return self._config
+
+    @property
+    def queue(self) -> ConsumerQueue | None:
+        """The service's queue with the retry delays of its settings (RETRY_DELAYS_MS)."""
+        if self.spec.consumes is None or self.settings.retry_delays_ms is None:
+            return self.spec.consumes
+        return dataclasses.replace(
+            self.spec.consumes, retry_delays_ms=self.settings.retry_delays_ms
+        )
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -97,7 +137,9 @@ async def connect_broker(url: str, timeout: float) -> AbstractRobustConnection:
             )
         except (OSError, aio_pika.exceptions.AMQPError) as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
-                raise ConnectionError(f"AMQP_URL: cannot reach RabbitMQ: {exc}") from exc
+                raise ConnectionError(
+                    f"AMQP_URL: cannot reach RabbitMQ at {redact_url(url)}: {exc}"
+                ) from exc
             log.warning("broker not reachable yet, retrying: %s", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -113,7 +155,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await rt.pool.close()
 
 
-async def _broker(app: web.Application) -> AsyncIterator[None]:
+async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     rt = app[runtime_key]
     rt.connection = await connect_broker(rt.settings.amqp_url, rt.settings.startup_timeout)
     channel = await rt.connection.channel(publisher_confirms=True)
@@ -133,12 +175,13 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     rt = app[runtime_key]
-    if rt.spec.consumes is None:
+    queue = rt.queue
+    if queue is None:
         yield
         return
     assert rt.connection is not None
     rt.consumer = Consumer(
-        rt.spec.consumes,
+        queue,
         rt.handlers,
         rt.db,
         rt.metrics,
@@ -146,10 +189,24 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         on_outbox_written=rt.outbox_written,
         after_commit=rt.spec.after_commit,
         batch=rt.spec.batch,
+        hold=rt.spec.hold,
     )
     await rt.consumer.start(rt.connection)
     yield
     await rt.consumer.stop(timeout=rt.settings.shutdown_timeout)
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    rt = app[runtime_key]
+    rules = [*((INBOX_RULE,) if rt.spec.consumes is not None else ()), *rt.spec.retention]
+    if not rules:
+        yield
+        return
+    config = section(rt.config(), "retention", RetentionConfig)
+    rt.pruner = Pruner(rt.db, schema_name(rt.spec.name), rules, config)
+    rt.pruner.start()
+    yield
+    await rt.pruner.stop()
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -158,6 +215,23 @@ async def livez(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
+    checks = await _checks(rt)
+    ignored = {"database", "outbox_relay"} if rt.spec.ready_without_database else set()
+    ready = all(v == "ok" for k, v in checks.items() if k not in ignored)
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "service": rt.spec.name,
+        "checks": checks,
+    }
+    if rt.spec.ready_details is not None:
+        try:
+            body["details"] = await asyncio.wait_for(rt.spec.ready_details(rt), 3.0)
+        except Exception as exc:
+            body["details"] = {"error": f"not available: {exc!r}"}
+    return json_response(body, status=200 if ready else 503)
+
+
+async def _checks(rt: Runtime) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(rt.db.fetchval("SELECT 1"), 2.0)
@@ -176,36 +250,87 @@ async def readyz(request: web.Request) -> web.Response:
         )
     if rt.spec.consumes is not None:
         checks["consumer"] = "ok" if rt.consumer is not None and rt.consumer.running else "stopped"
-    ready = all(v == "ok" for v in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "service": rt.spec.name, "checks": checks},
-        status=200 if ready else 503,
-    )
+    return checks
 
 
 async def metrics(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
-    if rt.relay is not None:
-        try:
-            rt.metrics.outbox_backlog.set(await asyncio.wait_for(rt.relay.backlog(), 2.0))
-        except Exception as exc:
-            log.warning("outbox backlog not readable: %r", exc)
+    hooks: list[Awaitable[None]] = [_scrape_runtime(rt), *(hook(rt) for hook in rt.spec.on_scrape)]
+    for result in await asyncio.gather(
+        *(asyncio.wait_for(h, 3.0) for h in hooks), return_exceptions=True
+    ):
+        if isinstance(result, BaseException):
+            log.warning("a metric could not be brought up to date: %r", result)
     return web.Response(
         body=generate_latest(rt.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+async def _scrape_runtime(rt: Runtime) -> None:
+    if rt.relay is not None:
+        rt.metrics.outbox_backlog.set(await rt.relay.backlog())
+    if rt.connection is None or rt.connection.is_closed:
+        return
+    rt.metrics.unrouted_depth.set(await dlq.depth(rt.connection, UNROUTED_QUEUE))
+    if rt.queue is not None:
+        rt.metrics.dlq_depth.labels(rt.queue.dlq).set(await dlq.depth(rt.connection, rt.queue.dlq))
+
+
+def _broker(request: web.Request) -> tuple[Runtime, ConsumerQueue]:
+    rt = request.app[runtime_key]
+    if rt.queue is None or rt.connection is None:
+        raise web.HTTPNotFound(
+            text='{"error": "this service consumes no queue", "status": 404}',
+            content_type="application/json",
+        )
+    return rt, rt.queue
+
+
+async def list_dlq(request: web.Request) -> web.Response:
+    """What is in the service's DLQ, with the reasons (nothing is taken out)."""
+    rt, queue = _broker(request)
+    assert rt.connection is not None
+    letters = await dlq.list_dead_letters(rt.connection, queue)
+    reasons: dict[str, int] = {}
+    for letter in letters:
+        reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
+    return json_response(
+        {"queue": queue.dlq, "count": len(letters), "reasons": reasons, "messages": letters}
+    )
+
+
+async def replay_dlq(request: web.Request) -> web.Response:
+    """Move DLQ messages back to the service's queue: `?event_id=` one, `?reason=` all of a
+    reason, `?all=true` everything (one of them is required)."""
+    rt, queue = _broker(request)
+    assert rt.connection is not None
+    event_id = request.query.get("event_id")
+    reason = request.query.get("reason")
+    if event_id is None and reason is None and request.query.get("all") != "true":
+        return error_response(
+            400, "say which messages: ?event_id=<id>, ?reason=<reason> or ?all=true"
+        )
+    moved = await dlq.replay(rt.connection, queue, dlq.selector(event_id, reason))
+    return json_response({"queue": queue.dlq, "replayed": len(moved), "messages": moved})
 
 
 def create_app(
     spec: ServiceSpec, settings: ServiceSettings, client_max_size: int = 1024**2
 ) -> web.Application:
     """The service's app: resources in cleanup_ctx (unwound in reverse at stop), health routes."""
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(
+        client_max_size=client_max_size,
+        middlewares=[no_bare_errors, operator_auth(settings.operator_token)],
+    )
     rt = Runtime(spec=spec, settings=settings, metrics=Metrics(), handlers=dict(spec.handlers))
     app[runtime_key] = rt
-    app.cleanup_ctx.extend([_database, _broker, _relay, _consumer])
+    app.cleanup_ctx.extend([_database, _broker_ctx, _relay, _retention, _consumer])
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if spec.consumes is not None:
+        app.router.add_get("/dlq", list_dlq)
+        app.router.add_post("/dlq/replay", replay_dlq)
     if spec.setup is not None:
         spec.setup(rt, app)
     return app
@@ -238,6 +363,8 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
             print=None,
             access_log=None,
             shutdown_timeout=settings.shutdown_timeout,
+            # Also the time a new connection has to send its first request head.
+            keepalive_timeout=settings.header_timeout,
             loop=new_event_loop(settings.event_loop),
         )
     except ConnectionError as exc:

@@ -1,7 +1,8 @@
 """Settings from the environment (connections, secrets, ports) and the TOML business config.
 
 Every setting has a localhost default; a malformed value raises `SettingsError` naming the
-setting, and the service stops at start with that message.
+setting, and the service stops at start with that message. A message never repeats a secret: a
+URL's password is shown as `***`, a token or secret only by its name.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@localhost:5432/ordreflyt"
 DEFAULT_CONFIG_PATH = "deploy/config/ordreflyt.toml"
+DEFAULT_RETRY_DELAYS_MS = (1_000, 5_000, 30_000, 120_000)
+# An operator token shorter than this is refused: it guards routes that change orders.
+MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(Exception):
@@ -73,20 +77,61 @@ def env_float(name: str, default: float, *, env: Mapping[str, str] | None = None
     return value
 
 
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        password = None
+        parts = None
+    if parts is None:
+        # Not even splittable: hide everything between "://" and the last "@".
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}{sep}***@{rest.rsplit('@', 1)[-1]}" if "@" in rest else url
+    if password:
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return url
+
+
 def env_url(
     name: str, default: str, schemes: tuple[str, ...], env: Mapping[str, str] | None = None
 ) -> str:
     value = env_str(name, default, env)
-    parts = urlsplit(value)
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise SettingsError(f"{name} is not a URL: {shown!r}") from None
     if parts.scheme not in schemes or not parts.hostname:
         raise SettingsError(
-            f"{name} must be a URL like {default!r} (scheme {' or '.join(schemes)}), got {value!r}"
+            f"{name} must be a URL like {default!r} (scheme {' or '.join(schemes)}), got {shown!r}"
         )
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise SettingsError(f"{name} has a malformed port: {value!r}") from None
+        raise SettingsError(f"{name} has a malformed port: {shown!r}") from None
     return value
+
+
+def env_delays_ms(name: str, env: Mapping[str, str] | None = None) -> tuple[int, ...] | None:
+    """A comma-separated list of growing delays in milliseconds, e.g. `1000,5000,30000`."""
+    raw = (os.environ if env is None else env).get(name)
+    if raw is None:
+        return None
+    default = DEFAULT_RETRY_DELAYS_MS
+    try:
+        delays = tuple(int(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be whole milliseconds separated by commas, like "
+            f"{','.join(map(str, default))}; got {raw!r}"
+        ) from None
+    if not delays or any(d < 10 or d > 86_400_000 for d in delays):
+        raise SettingsError(f"{name}: each delay must be between 10 and 86400000 ms, got {raw!r}")
+    return delays
 
 
 @dataclass(frozen=True)
@@ -104,6 +149,15 @@ class ServiceSettings:
     startup_timeout: float
     shutdown_timeout: float
     event_loop: str = "uvloop"
+    # Operator routes answer only `Authorization: Bearer <operator_token>`; None: they are closed.
+    operator_token: str | None = None
+    # A connection that has not sent a whole request head within this many seconds is closed;
+    # a request body must arrive within `body_timeout`.
+    header_timeout: float = 15.0
+    body_timeout: float = 30.0
+    # Delays of the retry queues (ms), the last one repeated while a dependency is unavailable;
+    # None: the service's own (the defaults, 1 s, 5 s, 30 s, 120 s).
+    retry_delays_ms: tuple[int, ...] | None = None
 
     @classmethod
     def from_env(
@@ -115,7 +169,8 @@ class ServiceSettings:
             database_url=env_url(
                 "DATABASE_URL", DEFAULT_DATABASE_URL, ("postgresql", "postgres"), env
             ),
-            http_host=env_str("HTTP_HOST", "0.0.0.0", env),
+            # Loopback unless told otherwise (a container sets 0.0.0.0).
+            http_host=env_str("HTTP_HOST", "127.0.0.1", env),
             http_port=env_int("HTTP_PORT", default_port, minimum=1, maximum=65535, env=env),
             prefetch=env_int("PREFETCH", 64, minimum=1, maximum=10_000, env=env),
             # Handlers run concurrently up to PREFETCH, each holding one connection.
@@ -124,7 +179,25 @@ class ServiceSettings:
             startup_timeout=env_float("STARTUP_TIMEOUT", 60.0, env=env),
             shutdown_timeout=env_float("SHUTDOWN_TIMEOUT", 20.0, env=env),
             event_loop=env_choice("EVENT_LOOP", "uvloop", ("uvloop", "asyncio"), env),
+            operator_token=env_token("OPERATOR_TOKEN", env),
+            header_timeout=env_float("HTTP_HEADER_TIMEOUT", 15.0, env=env),
+            body_timeout=env_float("HTTP_BODY_TIMEOUT", 30.0, env=env),
+            retry_delays_ms=env_delays_ms("RETRY_DELAYS_MS", env),
         )
+
+
+def env_token(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A secret token from the environment, or None when unset; never echoed in errors."""
+    value = (os.environ if env is None else env).get(name)
+    if value is None or value == "":
+        return None
+    value = value.strip()
+    if len(value) < MIN_TOKEN_LENGTH:
+        raise SettingsError(
+            f"{name} is too short: use at least {MIN_TOKEN_LENGTH} characters, e.g. the output"
+            ' of `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+    return value
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 - `ordreflyt.events`: durable topic exchange every service publishes to. Its alternate exchange
   `ordreflyt.unrouted` keeps, in the queue of the same name, any message no queue is bound for,
-  so nothing published is ever dropped silently.
+  so nothing published is dropped silently. Every event has a consumer, so the queue stays
+  empty in the normal course; it is bounded (`UNROUTED_MAX_LENGTH`, oldest dropped first) and
+  its depth is a metric with an alert (deploy/prometheus/alerts.yml).
 - Per consuming service S: a durable quorum queue `S` bound explicitly to the keys S reads, with
   a delivery limit (a message that keeps crashing its consumer is dead-lettered by the broker);
   retry queues `S.retry.<delay>` whose TTL dead-letters messages back into `S` (growing
@@ -10,25 +12,39 @@
   message ends with its failure reason in its headers.
 
 Services declare what they use at start (idempotent); `export_definitions()` renders the whole
-topology as a RabbitMQ definitions file (deploy/rabbitmq/definitions.json).
+topology as a RabbitMQ definitions file (deploy/rabbitmq/definitions.json). A queue that exists
+on the broker with other arguments than these (declared by an older version) is used as it is,
+with a warning that says how to bring it up to date, rather than stopping the service.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+log = logging.getLogger(__name__)
 
 EVENTS_EXCHANGE = "ordreflyt.events"
 UNROUTED_EXCHANGE = "ordreflyt.unrouted"
 UNROUTED_QUEUE = "ordreflyt.unrouted"
 DEAD_EXCHANGE = "ordreflyt.dead"
+# Messages kept in ordreflyt.unrouted at most (the oldest are dropped beyond it).
+UNROUTED_MAX_LENGTH = 10_000
+UNROUTED_ARGUMENTS: dict[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-max-length": UNROUTED_MAX_LENGTH,
+    "x-overflow": "drop-head",
+}
+DLQ_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 
 # Failure headers on messages in a retry queue or a DLQ.
 H_ATTEMPT = "ordreflyt-attempt"
+H_WAITS = "ordreflyt-waits"  # times the message waited for an unavailable dependency
 H_ERROR = "ordreflyt-error"
 H_REASON = "ordreflyt-reason"
 H_FAILED_AT = "ordreflyt-failed-at"
@@ -44,8 +60,9 @@ class ConsumerQueue:
     binding_keys: tuple[str, ...]
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
     # Deliveries of one message (without an ack) before the broker dead-letters it: guards
-    # against a message that kills its consumer process every time.
-    delivery_limit: int = 5
+    # against a message that kills its consumer process every time, while surviving a good
+    # number of restarts of the consumer with the message in flight.
+    delivery_limit: int = 20
     extra_arguments: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,9 +125,7 @@ async def declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
     unrouted = await channel.declare_exchange(
         UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
     )
-    unrouted_queue = await channel.declare_queue(
-        UNROUTED_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
-    )
+    unrouted_queue = await declare_queue(channel, UNROUTED_QUEUE, UNROUTED_ARGUMENTS)
     await unrouted_queue.bind(unrouted, routing_key="")
     await channel.declare_exchange(DEAD_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     return await channel.declare_exchange(
@@ -127,16 +142,34 @@ async def declare_consumer_queue(
     """Declare a service's queue, bindings, retry queues and DLQ (idempotent)."""
     events = await declare_exchanges(channel)
     dead = await channel.get_exchange(DEAD_EXCHANGE)
-    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    dlq = await declare_queue(channel, spec.dlq, DLQ_ARGUMENTS)
     await dlq.bind(dead, routing_key=spec.service)
     for delay in sorted(set(spec.retry_delays_ms)):
-        await channel.declare_queue(
-            spec.retry_queue_name(delay), durable=True, arguments=spec.retry_arguments(delay)
-        )
-    queue = await channel.declare_queue(spec.queue, durable=True, arguments=spec.queue_arguments())
+        await declare_queue(channel, spec.retry_queue_name(delay), spec.retry_arguments(delay))
+    queue = await declare_queue(channel, spec.queue, spec.queue_arguments())
     for key in spec.binding_keys:
         await queue.bind(events, routing_key=key)
     return queue
+
+
+async def declare_queue(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+) -> AbstractQueue:
+    """Declare a durable queue; one that exists with other arguments is used as it is."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+        log.warning(
+            "queue %s exists with other arguments than this version declares (%s); using it as"
+            " it is. To bring it up to date, move its messages away (shovel, or the management"
+            " UI), delete it and restart, or set the arguments as a policy. Wanted: %s",
+            name,
+            exc,
+            arguments,
+            extra={"queue": name},
+        )
+        await channel.reopen()
+        return await channel.declare_queue(name, passive=True)
 
 
 def export_definitions(consumers: Iterable[ConsumerQueue], vhost: str = "/") -> dict[str, Any]:
@@ -150,15 +183,13 @@ def export_definitions(consumers: Iterable[ConsumerQueue], vhost: str = "/") -> 
             "arguments": {"alternate-exchange": UNROUTED_EXCHANGE},
         },
     ]
-    queues: list[dict[str, Any]] = [
-        {"name": UNROUTED_QUEUE, "arguments": {"x-queue-type": "quorum"}}
-    ]
+    queues: list[dict[str, Any]] = [{"name": UNROUTED_QUEUE, "arguments": UNROUTED_ARGUMENTS}]
     bindings: list[dict[str, Any]] = [
         {"source": UNROUTED_EXCHANGE, "destination": UNROUTED_QUEUE, "routing_key": ""}
     ]
     for spec in sorted(consumers, key=lambda c: c.service):
         queues.append({"name": spec.queue, "arguments": spec.queue_arguments()})
-        queues.append({"name": spec.dlq, "arguments": {"x-queue-type": "quorum"}})
+        queues.append({"name": spec.dlq, "arguments": DLQ_ARGUMENTS})
         for delay in sorted(set(spec.retry_delays_ms)):
             queues.append(
                 {

@@ -14,6 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from ordreflyt_runtime.service import Runtime, ServiceSpec, create_app, runtime_key
 from ordreflyt_runtime.settings import ServiceSettings
 
+# The operator token of services started by tests (in-process and as processes).
+TEST_OPERATOR_TOKEN = "test-operator-token-0123456789"
+AUTH_HEADERS = {"Authorization": f"Bearer {TEST_OPERATOR_TOKEN}"}
+
 
 def settings_for(
     service: str,
@@ -31,6 +35,7 @@ def settings_for(
         config_path=config_path or base.config_path,
         startup_timeout=10.0,
         shutdown_timeout=10.0,
+        operator_token=TEST_OPERATOR_TOKEN,
     )
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
@@ -40,7 +45,8 @@ async def running_service(
     spec: ServiceSpec, settings: ServiceSettings
 ) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], Runtime]]:
     app = create_app(spec, settings)
-    client = TestClient(TestServer(app))
+    # The client sends the operator token (a test of refusals makes its own requests).
+    client = TestClient(TestServer(app), headers=AUTH_HEADERS)
     await client.start_server()
     try:
         yield client, app[runtime_key]

@@ -19,6 +19,7 @@ import aiohttp
 from ordreflyt_runtime.topology import ConsumerQueue
 from ordreflyt_testkit.infra import drop_database
 from ordreflyt_testkit.processes import ServiceProcess, free_ports
+from ordreflyt_testkit.service_harness import AUTH_HEADERS, TEST_OPERATOR_TOKEN
 
 E2E_SECRET = "e2e-webhook-secret"
 
@@ -52,16 +53,22 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     async def get(self, name: str, path: str) -> Any:
-        async with aiohttp.ClientSession() as http, http.get(self.url(name) + path) as r:
+        async with (
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
+            http.get(self.url(name) + path) as r,
+        ):
             return await r.json()
 
     async def text(self, name: str, path: str) -> str:
-        async with aiohttp.ClientSession() as http, http.get(self.url(name) + path) as r:
+        async with (
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
+            http.get(self.url(name) + path) as r,
+        ):
             return await r.text()
 
     async def post(self, name: str, path: str, body: Any = None) -> tuple[int, Any]:
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
             http.post(self.url(name) + path, json=body) as r,
         ):
             return r.status, await r.json(content_type=None)
@@ -139,6 +146,7 @@ async def running_stack(
         "DATABASE_URL": database_url,
         "ORDREFLYT_CONFIG": str(config),
         "FORTNOX_API_URL": stack.url("fortnox"),
+        "OPERATOR_TOKEN": TEST_OPERATOR_TOKEN,
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }

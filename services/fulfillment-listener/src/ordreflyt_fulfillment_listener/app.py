@@ -42,7 +42,7 @@ from ordreflyt_fulfillment_listener.poller import ERP, Poller
 from ordreflyt_fulfillment_listener.push import PushReceiver
 from ordreflyt_fulfillment_listener.store import MIGRATIONS, get_link, row_json
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.http import json_response, public
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import load_toml
 from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
@@ -262,6 +262,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
 
     app.cleanup_ctx.append(fulfillment_ctx)
 
+    @public  # signed: checks X-Ordreflyt-Signature itself
     async def shipments(request: web.Request) -> web.Response:
         return await request.app[receiver_key].handle(request)
 

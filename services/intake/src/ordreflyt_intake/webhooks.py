@@ -40,7 +40,7 @@ from ordreflyt_intake.store import (
     Delivery,
     store_delivery,
 )
-from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.http import json_response, public
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.outbox import OutboxRow, outbox_row
 from ordreflyt_runtime.service import Runtime, runtime_key
@@ -117,6 +117,7 @@ def _order_id_hint(body: bytes) -> int | None:
     return value if isinstance(value, int) else None
 
 
+@public  # signed: the signature is checked here
 async def woocommerce_webhook(request: web.Request) -> web.Response:
     config = request.app[config_key]
     metrics = request.app[metrics_key]

@@ -10,6 +10,8 @@ Routes besides the shared health ones:
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from ordreflyt_contracts import OrderDeleted, OrderReceived, OrderRestored
@@ -18,6 +20,7 @@ from ordreflyt_order_mapper.rules import load_rules
 from ordreflyt_order_mapper.state import MIGRATIONS
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import load_toml
 from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
@@ -35,6 +38,8 @@ QUEUE = register_consumer(
         ),
     )
 )
+
+log = logging.getLogger(__name__)
 
 mapper_key = web.AppKey("order_mapper", OrderMapper)
 
@@ -64,11 +69,14 @@ async def list_holds(request: web.Request) -> web.Response:
 async def release_hold(request: web.Request) -> web.Response:
     runtime = request.app[runtime_key]
     shop_id, order_id = request.match_info["shop"], request.match_info["order"]
-    async with runtime.db.acquire() as conn, conn.transaction():
-        ctx = HandlerContext(conn)
-        outcome = await request.app[mapper_key].release(ctx, shop_id, order_id)
-    if ctx.wrote_outbox:
-        runtime.outbox_written(ctx.written)
+    with log_context(shop_id=shop_id, shop_order_id=order_id):
+        async with runtime.db.acquire() as conn, conn.transaction():
+            ctx = HandlerContext(conn)
+            outcome = await request.app[mapper_key].release(ctx, shop_id, order_id)
+        if ctx.wrote_outbox:
+            runtime.outbox_written(ctx.written)
+        if outcome is not None and outcome.action == "sent":
+            log.info("released by an operator and sent to the ERP")
     if outcome is None:
         return json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
     if outcome.action == "duplicate-transfer":
