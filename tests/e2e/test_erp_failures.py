@@ -86,7 +86,10 @@ async def test_killed_after_fortnox_accepted_the_create_still_one_order(
 
 
 async def _link(stack: Stack, proc: ServiceProcess, order_id: int) -> dict[str, Any] | None:
-    async with aiohttp.ClientSession(headers=AUTH_HEADERS) as http, http.get(f"{proc.url}/links/demo/{order_id}") as r:
+    async with (
+        aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
+        http.get(f"{proc.url}/links/demo/{order_id}") as r,
+    ):
         return dict(await r.json()) if r.status == 200 else None
 
 

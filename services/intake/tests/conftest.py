@@ -26,6 +26,9 @@ previous_webhook_secret = "{PREVIOUS_WEBHOOK_SECRET}"
 
 [intake]
 max_body_bytes = {max_body}
+# No shop runs for these tests: no reconciliation or webhook checks.
+reconcile_interval = 0
+watchdog_interval = 0
 """
     )
     return path

@@ -137,7 +137,7 @@ async def test_bad_inputs_get_their_status_and_publish_nothing(intake: Intake) -
         (URL, good + b" ", woo_headers(SECRET, good), 401, "does not match"),
         (URL, not_json, woo_headers(SECRET, not_json), 400, "not JSON"),
         (URL, product, woo_headers(SECRET, product, "product.updated"), 400, "not an order"),
-        (URL, not_order, woo_headers(SECRET, not_order), 400, "$.id"),
+        (URL, not_order, woo_headers(SECRET, not_order), 400, "not an order: id: expected int"),
         (URL, too_big, woo_headers(SECRET, too_big), 413, "larger than"),
         (
             URL,

@@ -8,8 +8,6 @@ table; the defaults are what bookkeeping usually wants kept (see RetentionConfig
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +15,8 @@ from typing import Annotated
 
 import asyncpg
 import msgspec
+
+from ordreflyt_runtime.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +63,14 @@ class Pruner:
         self._schema = schema
         self._rules = rules
         self._config = config
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(f"{schema} retention", interval, self.prune_once)
         self.pruned: dict[str, int] = {}
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self._schema}-retention")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.prune_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("retention pass failed, next one in %.0fs: %r", self._interval, exc)
-            await asyncio.sleep(self._interval)
+        await self._loop.stop()
 
     async def prune_once(self) -> dict[str, int]:
         """One pass over every rule; returns the rows deleted per table."""

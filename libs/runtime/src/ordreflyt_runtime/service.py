@@ -89,6 +89,8 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
     pruner: Pruner | None = None
+    # The service's app (its keys hold what setup put there: for scrape and readiness hooks).
+    app: web.Application | None = None
     # The message handlers; a service's setup may set them once its config is loaded.
     handlers: dict[type[Event], Handler] = field(default_factory=dict)
     _config: dict[str, Any] | None = None
@@ -324,6 +326,7 @@ def create_app(
     )
     rt = Runtime(spec=spec, settings=settings, metrics=Metrics(), handlers=dict(spec.handlers))
     app[runtime_key] = rt
+    rt.app = app
     app.cleanup_ctx.extend([_database, _broker_ctx, _relay, _retention, _consumer])
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
@@ -365,6 +368,8 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
             shutdown_timeout=settings.shutdown_timeout,
             # Also the time a new connection has to send its first request head.
             keepalive_timeout=settings.header_timeout,
+            # No real client needs more; a flood of headers is refused (400) before any route.
+            handler_args={"max_headers": 64, "max_field_size": 8190, "max_line_size": 8190},
             loop=new_event_loop(settings.event_loop),
         )
     except ConnectionError as exc:
