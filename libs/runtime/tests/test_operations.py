@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ordreflyt_contracts import Event, OrderDeleted, encode_event, new_event_fields
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.errors import Unavailable
 from ordreflyt_runtime.http import public
 from ordreflyt_runtime.retention import RetentionConfig
@@ -125,8 +124,8 @@ async def test_a_message_failing_on_its_content_is_held_at_once_and_the_rest_flo
             "INSERT INTO effects VALUES ($1, $2)", event.event_id, event.shop_order_id
         )
 
-    async def hold(event: Event, reason: str, conn: DbConn) -> bool:
-        await conn.execute("INSERT INTO held VALUES ($1, $2)", event.shop_order_id, reason)
+    async def hold(event: Event, reason: str, ctx: HandlerContext) -> bool:
+        await ctx.conn.execute("INSERT INTO held VALUES ($1, $2)", event.shop_order_id, reason)
         return True
 
     spec = spec_for(name, handler, hold=hold)

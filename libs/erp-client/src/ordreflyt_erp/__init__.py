@@ -5,6 +5,7 @@ Every process using one ERP credential shares one request budget and one OAuth t
 both live in PostgreSQL, in the schema `ordreflyt_erp` that all services use together.
 """
 
-from ordreflyt_erp.errors import ErpRejected, ErpUnavailable
+from ordreflyt_erp.errors import ErpAmbiguous, ErpRejected, ErpUnavailable
+from ordreflyt_erp.metrics import ErpMetrics
 
-__all__ = ["ErpRejected", "ErpUnavailable"]
+__all__ = ["ErpAmbiguous", "ErpMetrics", "ErpRejected", "ErpUnavailable"]

@@ -26,7 +26,8 @@ import aiohttp
 import asyncpg
 import msgspec
 
-from ordreflyt_erp.errors import ErpRejected, ErpUnavailable
+from ordreflyt_erp.errors import ErpAmbiguous, ErpRejected, ErpUnavailable
+from ordreflyt_erp.metrics import ErpMetrics
 from ordreflyt_erp.ratelimit import MIGRATION as RATE_MIGRATION
 from ordreflyt_erp.ratelimit import SharedRateLimiter
 from ordreflyt_runtime.db import create_pool, migrate
@@ -81,8 +82,10 @@ class FortnoxClient:
         http: aiohttp.ClientSession,
         pool: asyncpg.Pool,
         limiter: SharedRateLimiter | None,
+        metrics: ErpMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self._metrics = metrics or ErpMetrics(None)
         self._http = http
         self._pool = pool
         self._limiter = limiter
@@ -142,7 +145,16 @@ class FortnoxClient:
         warehouse: bool = False,
         params: Mapping[str, str] | None = None,
         missing_ok: bool = False,
+        creates: bool | None = None,
     ) -> Any:
+        """One Fortnox request with auth, the shared limit and retries.
+
+        A request that `creates` something (default: every POST) is never repeated after an
+        ambiguous failure (5xx, timeout, connection lost once sent): ErpAmbiguous is raised and
+        the caller looks the thing up before trying again. Failing to connect at all is safe to
+        repeat (nothing was sent), as is every failure of a reading or idempotent request.
+        """
+        creates = method == "POST" if creates is None else creates
         url = (self.settings.warehouse_url if warehouse else self.settings.base_url) + path
         data = _encoder.encode(body) if body is not None else None
         delay = 0.5
@@ -154,34 +166,24 @@ class FortnoxClient:
             token = await self._access_token()
             self.requests += 1
             try:
-                async with self._http.request(
-                    method,
-                    url,
-                    data=data,
-                    params=params,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Content-Type": "application/json",
-                        "Accept": "application/json",
-                    },
-                    timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-                ) as response:
-                    status = response.status
-                    raw = await response.read()
+                status, raw = await self._send(method, url, data, params, token)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                problem = f"Fortnox {method} {path}: {exc!r}"
+                self._fail(method, problem, ambiguous=creates and sent)
                 attempt += 1
                 if attempt > self.settings.retries:
-                    raise ErpUnavailable(f"Fortnox {method} {path}: {exc!r}") from exc
-                log.warning(
-                    "Fortnox %s %s failed (%r), retrying in %.1fs", method, path, exc, delay
-                )
-                await asyncio.sleep(delay)
+                    self._metrics.failed(method, "unavailable")
+                    raise ErpUnavailable(problem) from exc
+                await self._backoff(method, path, repr(exc), delay)
                 delay *= 2
                 continue
-            parsed: Any = msgspec.json.decode(raw) if raw else None
+            parsed: Any = _decode(raw)
             if status < 300:
+                self._metrics.answered(method, "ok")
                 return parsed
             if status == 429:
+                self._metrics.requests.labels(self._metrics.erp, method, "rate-limited").inc()
                 if self._limiter is not None:
                     await self._limiter.penalise()
                 else:
@@ -192,19 +194,62 @@ class FortnoxClient:
                 refreshed = True
                 await self._refresh(token)
                 continue
-            if status == 404 and missing_ok:
-                return None
             if status >= 500:
+                problem = f"Fortnox {method} {path}: {status} {code} {message}"
+                self._fail(method, problem, ambiguous=creates)
                 attempt += 1
                 if attempt > self.settings.retries:
-                    raise ErpUnavailable(f"Fortnox {method} {path}: {status} {code} {message}")
-                log.warning(
-                    "Fortnox %s %s answered %d, retrying in %.1fs", method, path, status, delay
-                )
-                await asyncio.sleep(delay)
+                    self._metrics.failed(method, "unavailable")
+                    raise ErpUnavailable(problem)
+                await self._backoff(method, path, str(status), delay)
                 delay *= 2
                 continue
+            self._metrics.answered(method, "rejected")
+            if status == 404 and missing_ok:
+                return None
             raise ErpRejected(code or str(status), message)
+
+    def _fail(self, method: str, problem: str, *, ambiguous: bool) -> None:
+        if ambiguous:
+            self._metrics.failed(method, "ambiguous")
+            log.warning("%s; not repeated: it may have reached Fortnox", problem)
+            raise ErpAmbiguous(problem)
+
+    async def _backoff(self, method: str, path: str, problem: str, delay: float) -> None:
+        log.warning("Fortnox %s %s failed (%s), retrying in %.1fs", method, path, problem, delay)
+        await asyncio.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        token: str,
+    ) -> tuple[int, bytes]:
+        async with self._http.request(
+            method,
+            url,
+            data=data,
+            params=params,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+        ) as response:
+            return response.status, await response.read()
+
+
+def _decode(raw: bytes) -> Any:
+    """The JSON of an answer; a 5xx from a proxy may be HTML: then its text, for the message."""
+    if not raw:
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return {"ErrorInformation": {"message": raw[:200].decode("utf-8", "replace")}}
 
 
 def fortnox_settings_from_env() -> FortnoxSettings:
@@ -230,7 +275,9 @@ def rate_limit_from_env() -> tuple[int | None, float]:
 
 
 @contextlib.asynccontextmanager
-async def fortnox_client(database_url: str) -> AsyncIterator[FortnoxClient]:
+async def fortnox_client(
+    database_url: str, metrics: ErpMetrics | None = None
+) -> AsyncIterator[FortnoxClient]:
     """A client from the environment's settings, with its own small pool on the shared schema.
 
     The pool is separate from the service's: the limiter and token store must never wait for a
@@ -247,6 +294,6 @@ async def fortnox_client(database_url: str) -> AsyncIterator[FortnoxClient]:
             else None
         )
         async with aiohttp.ClientSession() as http:
-            yield FortnoxClient(settings, http, pool, limiter)
+            yield FortnoxClient(settings, http, pool, limiter, metrics)
     finally:
         await pool.close()

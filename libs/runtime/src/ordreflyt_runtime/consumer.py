@@ -100,9 +100,10 @@ class HandlerContext:
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 AfterCommit = Callable[[Event], Awaitable[None] | None]
-# Holds (or parks) the order of a message its handler failed on, in the given transaction;
-# returns False when it cannot (the message then takes the retry path).
-HoldHook = Callable[[Event, str, DbConn], Awaitable[bool]]
+# Holds (or parks) the order of a message its handler failed on, in the transaction of the
+# given context (which can publish); returns False when it cannot (the message then takes the
+# retry path).
+HoldHook = Callable[[Event, str, "HandlerContext"], Awaitable[bool]]
 
 
 class Consumer:
@@ -366,11 +367,14 @@ class Consumer:
                 )
                 if claimed != "INSERT 0 1":
                     return True  # handled meanwhile (a redelivery on another replica)
-                if not await self._hold(event, reason, conn):
+                ctx = HandlerContext(conn)
+                if not await self._hold(event, reason, ctx):
                     raise RuntimeError("the service could not hold this message")
         except Exception as hold_exc:
             log.error("could not hold the message: %r", hold_exc)
             return False
+        if ctx.written and self._on_outbox_written is not None:
+            self._on_outbox_written(ctx.written)
         self._metrics.held.labels(event.routing_key).inc()
         return True
 

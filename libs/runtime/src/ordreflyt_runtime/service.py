@@ -91,8 +91,10 @@ class Runtime:
     pruner: Pruner | None = None
     # The service's app (its keys hold what setup put there: for scrape and readiness hooks).
     app: web.Application | None = None
-    # The message handlers; a service's setup may set them once its config is loaded.
+    # The message handlers (and the hold hook); a service's setup may set them once its
+    # config is loaded.
     handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    hold: HoldHook | None = None
     _config: dict[str, Any] | None = None
 
     def config(self) -> dict[str, Any]:
@@ -191,7 +193,7 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         on_outbox_written=rt.outbox_written,
         after_commit=rt.spec.after_commit,
         batch=rt.spec.batch,
-        hold=rt.spec.hold,
+        hold=rt.hold,
     )
     await rt.consumer.start(rt.connection)
     yield
@@ -324,7 +326,13 @@ def create_app(
         client_max_size=client_max_size,
         middlewares=[no_bare_errors, operator_auth(settings.operator_token)],
     )
-    rt = Runtime(spec=spec, settings=settings, metrics=Metrics(), handlers=dict(spec.handlers))
+    rt = Runtime(
+        spec=spec,
+        settings=settings,
+        metrics=Metrics(),
+        handlers=dict(spec.handlers),
+        hold=spec.hold,
+    )
     app[runtime_key] = rt
     rt.app = app
     app.cleanup_ctx.extend([_database, _broker_ctx, _relay, _retention, _consumer])

@@ -23,8 +23,10 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from prometheus_client import Gauge
 
 from ordreflyt_contracts import ErpOrderRequested, decode_event
+from ordreflyt_erp import ErpMetrics
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
 from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
 from ordreflyt_erp_writer.handlers import (
@@ -34,7 +36,7 @@ from ordreflyt_erp_writer.handlers import (
     WriterOptions,
 )
 from ordreflyt_runtime.db import create_pool, schema_name
-from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.http import json_response, read_json
 from ordreflyt_runtime.outbox import add_to_outbox
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import (
@@ -51,6 +53,8 @@ QUEUE = register_consumer(
 )
 
 writer_key = web.AppKey("erp_writer", ErpWriter)
+erp_metrics_key = web.AppKey("erp_metrics", ErpMetrics)
+parked_key = web.AppKey("parked_gauge", Gauge)
 
 
 def writer_options(doc: dict[str, Any]) -> WriterOptions:
@@ -117,7 +121,38 @@ async def show_link(request: web.Request) -> web.Response:
     return json_response(dict(row))
 
 
+async def lookup_links(request: web.Request) -> web.Response:
+    """`{"order_ids": [..]}` -> the ERP documents of those of the shop's orders that have one."""
+    body = await read_json(request) or {}
+    ids = [str(i) for i in body.get("order_ids", [])][:10_000]
+    rows = await request.app[runtime_key].db.fetch(
+        "SELECT order_id, document_kind, document_number, invoice_number FROM links"
+        " WHERE shop_id = $1 AND order_id = ANY($2::text[])",
+        request.match_info["shop"],
+        ids,
+    )
+    return json_response({"links": {r["order_id"]: dict(r) for r in rows}})
+
+
+async def _scrape(runtime: Runtime) -> None:
+    assert runtime.app is not None
+    parked = await runtime.db.fetchval("SELECT count(*) FROM parked")
+    runtime.app[parked_key].set(parked)
+
+
+async def _details(runtime: Runtime) -> dict[str, Any]:
+    assert runtime.app is not None
+    metrics = runtime.app[erp_metrics_key]
+    return {"erp": {metrics.erp: metrics.describe()}}
+
+
 def setup(runtime: Runtime, app: web.Application) -> None:
+    erp_metrics = app[erp_metrics_key] = ErpMetrics(runtime.metrics.registry)
+    app[parked_key] = Gauge(
+        "ordreflyt_erp_writer_parked",
+        "Orders parked: refused by the ERP or failing on their content (GET /parked)",
+        registry=runtime.metrics.registry,
+    )
     options = writer_options(load_toml(runtime.settings.config_path))
     # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
     fortnox_settings_from_env()
@@ -129,10 +164,11 @@ def setup(runtime: Runtime, app: web.Application) -> None:
             runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=4
         )
         try:
-            async with fortnox_client(runtime.settings.database_url) as client:
+            async with fortnox_client(runtime.settings.database_url, erp_metrics) as client:
                 writer = ErpWriter(FortnoxAdapter(client), side_pool, options)
                 app[writer_key] = writer
                 runtime.handlers[ErpOrderRequested] = writer.erp_order_requested
+                runtime.hold = writer.park_failed
                 yield
         finally:
             await side_pool.close()
@@ -143,6 +179,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     app.router.add_get("/parked", list_parked)
     app.router.add_post("/parked/{shop}/{order}/retry", retry_parked)
     app.router.add_get("/links/{shop}/{order}", show_link)
+    app.router.add_post("/links/{shop}/lookup", lookup_links)
 
 
 SPEC = ServiceSpec(
@@ -151,4 +188,6 @@ SPEC = ServiceSpec(
     migrations=(MIGRATION, LOCK_AND_READ_MIGRATION),
     consumes=QUEUE,
     setup=setup,
+    on_scrape=(_scrape,),
+    ready_details=_details,
 )

@@ -13,8 +13,12 @@ so two orders of one new customer do not create it twice):
 The database work is a handful of statements per order (locks; what is known; the marker; the
 results), as every round trip counts when hundreds of orders a second go through.
 A refusal by the ERP (4xx) parks the order with the ERP's own code and message and publishes
-erp-order.failed; it can be retried once fixed. Unavailability raises, so the message goes to
-the retry queues.
+erp-order.failed; it can be retried once fixed. Unavailability raises, so the message waits in
+the retry queues until the ERP answers again (never the DLQ for that). A create that failed
+after it may have reached the ERP (a 5xx or a timeout: ErpAmbiguous) is never repeated blindly:
+the document is looked up by its external reference (the customer by e-mail) and adopted; if
+it is not there, the message waits and the next attempt looks again before creating. A
+failure caused by the order's content parks it with the error (`park_failed`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from ordreflyt_contracts import (
     ErpOrderFailed,
     ErpOrderRequested,
     ErpOrderUpdated,
+    Event,
     encode_event,
     new_event_fields,
 )
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
+from ordreflyt_erp import ErpAmbiguous, ErpUnavailable
 from ordreflyt_erp_writer.adapters.base import ErpAdapter, ErpDocument, ErpRejected
 from ordreflyt_runtime.consumer import HandlerContext
 
@@ -153,6 +159,13 @@ class WriterOptions:
     create_missing_articles: bool = False
 
 
+@dataclass(frozen=True)
+class _Adopted:
+    """A document an ambiguous create left in the ERP, found and taken over."""
+
+    document: ErpDocument
+
+
 @dataclass
 class _Known:
     """What the database knew of an order and its customer when the handler took the locks."""
@@ -257,7 +270,7 @@ class ErpWriter:
             )
         customer_number = await self._customer(order.customer, known)
         try:
-            document = await self.adapter.create_document(order, customer_number)
+            document = await self._create_document(order, customer_number)
         except ErpRejected as rejected:
             if not (
                 self.options.create_missing_articles and self.adapter.unknown_article(rejected)
@@ -265,8 +278,41 @@ class ErpWriter:
                 raise
             created = await self.adapter.create_missing_articles(order)
             log.warning("created missing articles %s", created)
-            document = await self.adapter.create_document(order, customer_number)
+            document = await self._create_document(order, customer_number)
+        if isinstance(document, _Adopted):
+            return await self.adapter.complete_document(order, document.document), True
         return await self.adapter.complete_document(order, document), False
+
+    async def _create_document(
+        self, order: ErpOrder, customer_number: str
+    ) -> ErpDocument | _Adopted:
+        """Create the document; after an ambiguous failure, adopt it if the ERP has it."""
+        try:
+            return await self.adapter.create_document(order, customer_number)
+        except ErpAmbiguous as ambiguous:
+            found = await self.adapter.find_document(order)
+            if found is None:
+                raise ErpUnavailable(
+                    f"{ambiguous}; no document with reference {order.external_reference} yet:"
+                    " looked up again before the next attempt"
+                ) from ambiguous
+            log.warning(
+                "the create failed ambiguously but the ERP has it: adopted %s", found.number
+            )
+            return _Adopted(found)
+
+    async def _create_customer(self, customer: ErpCustomer) -> str:
+        """Create the customer; after an ambiguous failure, adopt it if the ERP has it."""
+        try:
+            return await self.adapter.create_customer(customer)
+        except ErpAmbiguous as ambiguous:
+            found = await self.adapter.find_customer(customer.email)
+            if found is None:
+                raise ErpUnavailable(
+                    f"{ambiguous}; no customer {customer.email} yet: looked up again next time"
+                ) from ambiguous
+            log.warning("the customer create failed ambiguously but the ERP has it: %s", found)
+            return found
 
     async def _customer(self, customer: ErpCustomer, known: _Known) -> str:
         """The customer's ERP number: remembered, found by e-mail, or created. A customer the
@@ -284,7 +330,7 @@ class ErpWriter:
                 number = found
                 await self.adapter.update_customer(number, customer)
             else:
-                number = await self.adapter.create_customer(customer)
+                number = await self._create_customer(customer)
         known.remember = (number, fingerprint)
         return number
 
@@ -309,6 +355,14 @@ class ErpWriter:
             )
         )
         log.info("change after transfer %s: %s", "applied" if applied else "not applied", reason)
+
+    async def park_failed(self, event: Event, reason: str, ctx: HandlerContext) -> bool:
+        """The hold hook: an order whose handling failed on its content is parked with the
+        error, beside the ERP's refusals (`GET /parked`, retried the same way)."""
+        if not isinstance(event, ErpOrderRequested):
+            return False
+        await self._park(ctx, event, ErpRejected("ordreflyt", reason), _Known(False, None, None))
+        return True
 
     async def _park(
         self, ctx: HandlerContext, event: ErpOrderRequested, rejected: ErpRejected, known: _Known

@@ -33,7 +33,7 @@ import aiohttp
 from aiohttp import web
 
 from ordreflyt_contracts import ErpOrderCreated
-from ordreflyt_erp import ErpUnavailable
+from ordreflyt_erp import ErpMetrics, ErpUnavailable
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
 from ordreflyt_fulfillment_listener.applier import Applier
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig, load_config
@@ -233,7 +233,9 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     async def fulfillment_ctx(app: web.Application) -> AsyncIterator[None]:
         async with (
             aiohttp.ClientSession() as http,
-            fortnox_client(runtime.settings.database_url) as fortnox,
+            fortnox_client(
+                runtime.settings.database_url, ErpMetrics(runtime.metrics.registry)
+            ) as fortnox,
         ):
             clients: dict[str, WooClient] = {
                 shop_id: WooClient(api, http) for shop_id, api in apis.items()

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
 from aiohttp import web
+from prometheus_client import Gauge
 
-from ordreflyt_contracts import OrderDeleted, OrderReceived, OrderRestored
+from ordreflyt_contracts import (
+    ErpOrderCreated,
+    ErpOrderFailed,
+    ErpOrderUpdated,
+    OrderDeleted,
+    OrderReceived,
+    OrderRestored,
+    WooOrder,
+)
 from ordreflyt_order_mapper.handlers import OrderMapper
 from ordreflyt_order_mapper.rules import load_rules
 from ordreflyt_order_mapper.state import MIGRATIONS
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.http import json_response
+from ordreflyt_runtime.http import json_response, read_json
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import load_toml
@@ -35,6 +45,10 @@ QUEUE = register_consumer(
             OrderReceived.routing_key,
             OrderRestored.routing_key,
             OrderDeleted.routing_key,
+            # What erp-writer did with an order, kept with it.
+            ErpOrderCreated.routing_key,
+            ErpOrderFailed.routing_key,
+            ErpOrderUpdated.routing_key,
         ),
     )
 )
@@ -42,6 +56,7 @@ QUEUE = register_consumer(
 log = logging.getLogger(__name__)
 
 mapper_key = web.AppKey("order_mapper", OrderMapper)
+held_key = web.AppKey("held_gauge", Gauge)
 
 
 async def list_holds(request: web.Request) -> web.Response:
@@ -130,8 +145,48 @@ async def show_order(request: web.Request) -> web.Response:
             "changed_after_transfer": row["changed_after_transfer"],
             "change_note": row["change_note"],
             "held_reasons": list(row["held_reasons"]) if row["held_reasons"] is not None else None,
+            "erp_status": row["erp_status"],
+            "erp_note": row["erp_note"],
         }
     )
+
+
+async def preview(request: web.Request) -> web.Response:
+    """`{"orders": [<shop order JSON>, ..]}` -> what order-mapper would do with each, without
+    storing anything: already sent, would send, would hold (with the reasons), not paid."""
+    shop_id = request.match_info["shop"]
+    body = await read_json(request, limit=64 * 1024 * 1024) or {}
+    mapper = request.app[mapper_key]
+    raw_orders = body.get("orders", []) if isinstance(body, dict) else []
+    orders = []
+    for raw in raw_orders:
+        try:
+            orders.append(msgspec.convert(raw, WooOrder, strict=False))
+        except msgspec.ValidationError as exc:
+            return json_response({"error": f"not an order: {exc}"}, 400)
+    rows = await request.app[runtime_key].db.fetch(
+        "SELECT order_id, transferred_at, held_reasons FROM orders"
+        " WHERE shop_id = $1 AND order_id = ANY($2::text[])",
+        shop_id,
+        [str(o.id) for o in orders],
+    )
+    known = {r["order_id"]: r for r in rows}
+    answer = []
+    for order in orders:
+        row = known.get(str(order.id))
+        reasons: list[str] = []
+        if row is not None and row["transferred_at"] is not None:
+            outcome = "already-sent"
+        else:
+            outcome, reasons = mapper.preview(shop_id, order)
+        answer.append({"id": order.id, "outcome": outcome, "reasons": reasons})
+    return json_response({"orders": answer})
+
+
+async def _scrape(runtime: Runtime) -> None:
+    assert runtime.app is not None
+    held = await runtime.db.fetchval("SELECT count(*) FROM orders WHERE held_reasons IS NOT NULL")
+    runtime.app[held_key].set(held)
 
 
 def setup(runtime: Runtime, app: web.Application) -> None:
@@ -141,11 +196,21 @@ def setup(runtime: Runtime, app: web.Application) -> None:
         OrderReceived: mapper.order_received,
         OrderRestored: mapper.order_received,
         OrderDeleted: mapper.order_deleted,
+        ErpOrderCreated: mapper.erp_reported,
+        ErpOrderFailed: mapper.erp_reported,
+        ErpOrderUpdated: mapper.erp_reported,
     }
+    runtime.hold = mapper.hold_failed
+    app[held_key] = Gauge(
+        "ordreflyt_order_mapper_held",
+        "Orders held: they cannot be sent to the ERP as they are (GET /holds)",
+        registry=runtime.metrics.registry,
+    )
     app.router.add_get("/holds", list_holds)
     app.router.add_post("/holds/{shop}/{order}/release", release_hold)
     app.router.add_get("/changed", list_changed)
     app.router.add_get("/orders/{shop}/{order}", show_order)
+    app.router.add_post("/preview/{shop}", preview)
 
 
 # Its handlers only read and write its own tables: the states waiting are handled in batches.
@@ -156,4 +221,5 @@ SPEC = ServiceSpec(
     consumes=QUEUE,
     setup=setup,
     batch=True,
+    on_scrape=(_scrape,),
 )

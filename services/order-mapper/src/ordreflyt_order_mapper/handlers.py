@@ -17,7 +17,11 @@ from datetime import datetime
 import msgspec
 
 from ordreflyt_contracts import (
+    ErpOrderCreated,
+    ErpOrderFailed,
     ErpOrderRequested,
+    ErpOrderUpdated,
+    Event,
     OrderDeleted,
     OrderReceived,
     OrderRestored,
@@ -46,6 +50,18 @@ VALUES ($1, $2, $3, $4, $5, $6, $7,
         $9::text[], CASE WHEN $9::text[] IS NULL THEN NULL ELSE now() END)
 ON CONFLICT DO NOTHING
 RETURNING true
+"""
+
+
+# A state whose handling failed: stored (or its row updated) and held with the error.
+_HOLD_FAILED = """
+INSERT INTO orders (shop_id, order_id, status, order_number, date_modified_gmt, latest,
+                    held_reasons, held_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+ON CONFLICT (shop_id, order_id) DO UPDATE
+SET held_reasons = excluded.held_reasons, held_at = coalesce(orders.held_at, now()),
+    latest = CASE WHEN orders.transferred_at IS NULL THEN excluded.latest ELSE orders.latest END,
+    updated_at = now()
 """
 
 
@@ -144,6 +160,62 @@ class OrderMapper:
             return map_order(shop_id, order, self.rules)
         except MappingHeld as held:
             return held
+        except (ArithmeticError, ValueError, LookupError) as exc:
+            # The shop's data broke an assumption of the mapping: hold it, with the error.
+            log.exception("mapping failed")
+            return MappingHeld([f"the order could not be mapped: {type(exc).__name__}: {exc}"])
+
+    def preview(self, shop_id: str, order: WooOrder) -> tuple[str, list[str]]:
+        """What a first paid state of `order` would lead to, without storing anything:
+        ("would-send" | "would-hold" | "not-paid", reasons)."""
+        if order.status not in self.rules.paid_statuses:
+            return "not-paid", []
+        mapped = self._map(shop_id, order)
+        if isinstance(mapped, MappingHeld):
+            return "would-hold", mapped.reasons
+        return "would-send", []
+
+    async def hold_failed(self, event: Event, reason: str, ctx: HandlerContext) -> bool:
+        """The hold hook: a state whose handling failed is held with the error as its reason
+        (listed at /holds, released like any hold once the cause is fixed)."""
+        if not isinstance(event, OrderReceived | OrderRestored):
+            return False
+        order = event.order
+        if order.status not in self.rules.paid_statuses:
+            return False  # nothing to send: the message takes the retry path (and the DLQ)
+        await ctx.conn.execute(
+            _HOLD_FAILED,
+            event.shop_id,
+            str(order.id),
+            order.status,
+            order.number or str(order.id),
+            order.date_modified_gmt,
+            _order_json.encode(order),
+            [reason],
+        )
+        log.warning("order held: %s", reason)
+        return True
+
+    async def erp_reported(
+        self, event: ErpOrderCreated | ErpOrderFailed | ErpOrderUpdated, ctx: HandlerContext
+    ) -> None:
+        """What erp-writer did with the order, kept with it (`GET /orders/{shop}/{order}`)."""
+        if isinstance(event, ErpOrderCreated):
+            status = "adopted" if event.adopted else "created"
+            note = f"{event.document_kind} {event.document_number} in {event.erp}"
+        elif isinstance(event, ErpOrderFailed):
+            status, note = "parked", f"{event.erp} refused it: {event.code} {event.message}"
+        else:
+            status = "updated" if event.applied else "update-not-applied"
+            note = event.reason or f"document {event.document_number} updated in {event.erp}"
+        await ctx.conn.execute(
+            "UPDATE orders SET erp_status = $3, erp_note = $4, updated_at = now()"
+            " WHERE shop_id = $1 AND order_id = $2",
+            event.shop_id,
+            event.shop_order_id,
+            status,
+            note,
+        )
 
     async def _first_state(
         self,

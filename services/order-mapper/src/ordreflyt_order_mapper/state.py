@@ -35,4 +35,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX orders_changed ON orders (updated_at) WHERE changed_after_transfer;
         """,
     ),
+    (
+        # What erp-writer reported back: the document, a refusal (parked), an update's fate.
+        "order-mapper/002_erp_status",
+        """
+        ALTER TABLE orders ADD COLUMN erp_status text;
+        ALTER TABLE orders ADD COLUMN erp_note text NOT NULL DEFAULT '';
+        """,
+    ),
 )

@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from ordreflyt_contracts import ErpOrderCreated
+from ordreflyt_erp import ErpMetrics
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
 from ordreflyt_runtime.http import json_response
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
@@ -102,7 +103,9 @@ def setup(runtime: Runtime, app: web.Application) -> None:
 
     async def syncer_ctx(app: web.Application) -> AsyncIterator[None]:
         async with (
-            fortnox_client(runtime.settings.database_url) as fortnox,
+            fortnox_client(
+                runtime.settings.database_url, ErpMetrics(runtime.metrics.registry)
+            ) as fortnox,
             aiohttp.ClientSession() as http,
         ):
             shops = {shop_id: ShopSide(TimedWooClient(api, http)) for shop_id, api in apis.items()}
