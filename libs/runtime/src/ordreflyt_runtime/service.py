@@ -377,7 +377,9 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
             # Also the time a new connection has to send its first request head.
             keepalive_timeout=settings.header_timeout,
             # No real client needs more; a flood of headers is refused (400) before any route.
-            handler_args={"max_headers": 64, "max_field_size": 8190, "max_line_size": 8190},
+            max_headers=64,
+            max_field_size=8190,
+            max_line_size=8190,
             loop=new_event_loop(settings.event_loop),
         )
     except ConnectionError as exc:

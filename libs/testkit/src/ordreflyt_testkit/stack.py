@@ -6,6 +6,7 @@ database, sharing the test broker (its queues are removed when the stack stops).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import aio_pika
 import aiohttp
 
 from ordreflyt_runtime.topology import ConsumerQueue
+from ordreflyt_testkit.helpers import wait_for
 from ordreflyt_testkit.infra import drop_database
 from ordreflyt_testkit.processes import ServiceProcess, free_ports
 from ordreflyt_testkit.service_harness import AUTH_HEADERS, TEST_OPERATOR_TOKEN
@@ -27,6 +29,10 @@ DEFAULT_CONFIG = """
 [shops.demo]
 url = "{woo_url}/"
 webhook_secret = "{secret}"
+webhook_url = "{intake_url}/webhooks/woocommerce/demo"
+
+[intake]
+{intake_extra}
 
 [order_mapper]
 vat_rates = ["25", "12", "6", "0"]
@@ -73,8 +79,50 @@ class Stack:
         ):
             return r.status, await r.json(content_type=None)
 
+    async def restart(self, name: str, kill: bool = True) -> ServiceProcess:
+        """Stop a service (SIGKILL, or SIGTERM) and start it again on the same port."""
+        old = self.processes[name]
+        if kill:
+            old.kill()
+        else:
+            old.terminate()
+        again = ServiceProcess(old.argv, old.env, self.log_dir, name=f"{name}-again")
+        again.service = old.service
+        self.processes[name] = again
+        again.start()
+        await again.wait_ready("/readyz" if again.service else "/_sandbox/state", timeout=60)
+        return again
+
+    async def dead_letters(self) -> dict[str, int]:
+        """Messages in each running consuming service's DLQ."""
+        counts = {}
+        for name, proc in self.processes.items():
+            if proc.service in CONSUMING_SERVICES:
+                counts[name] = (await self.get(name, "/dlq"))["count"]
+        return counts
+
     async def fortnox_state(self) -> Any:
         return await self.get("fortnox", "/_sandbox/state")
+
+    async def place_order(self, **pins: Any) -> dict[str, Any]:
+        """A new order in the sandbox shop (paid, Swedish unless pinned otherwise)."""
+        status, order = await self.post(
+            "woo", "/_sandbox/orders", {"country": "SE", "status": "processing", **pins}
+        )
+        assert status == 201, order
+        return dict(order)
+
+    async def all_in_fortnox_once(self, order_ids: list[int], timeout: float = 90) -> None:
+        """Every order arrives in Fortnox, and (a moment later) none of them twice."""
+
+        async def arrived() -> bool:
+            found = await asyncio.gather(*(self.fortnox_orders_for(i) for i in order_ids))
+            return all(found)
+
+        await wait_for(arrived, timeout=timeout, interval=0.5, what=f"{len(order_ids)} orders")
+        await asyncio.sleep(2.0)
+        counts = {i: len(await self.fortnox_orders_for(i)) for i in order_ids}
+        assert set(counts.values()) == {1}, {i: n for i, n in counts.items() if n != 1}
 
     async def fortnox_orders_for(self, shop_order_id: int | str) -> list[dict[str, Any]]:
         state = await self.fortnox_state()
@@ -110,6 +158,7 @@ async def running_stack(
     env: dict[str, str] | None = None,
     order_mapper_extra: str = "",
     erp_writer_extra: str = "",
+    intake_extra: str = "",
     stock: bool = False,
     stock_extra: str = "",
     fulfillment: bool = False,
@@ -134,6 +183,8 @@ async def running_stack(
     config.write_text(
         DEFAULT_CONFIG.format(
             woo_url=stack.url("woo"),
+            intake_url=stack.url("intake"),
+            intake_extra=intake_extra,
             secret=E2E_SECRET,
             order_mapper_extra=order_mapper_extra,
             erp_writer_extra=erp_writer_extra,
