@@ -16,6 +16,12 @@ export ORDREFLYT_CONFIG="${ORDREFLYT_CONFIG:-deploy/config/ordreflyt.toml}"
 export FULFILLMENT_PUSH_SECRET="${FULFILLMENT_PUSH_SECRET:-sandbox-push-secret}"
 ORDERS_PER_SECOND="${ORDERS_PER_SECOND:-0.2}"
 mkdir -p var/log var/run
+# Operator routes and commands need a token: made once, kept in var/operator-token.
+if [ -z "${OPERATOR_TOKEN:-}" ]; then
+  [ -s var/operator-token ] || (umask 077; python3 -c "import secrets; print(secrets.token_urlsafe(32))" >var/operator-token)
+  OPERATOR_TOKEN=$(cat var/operator-token)
+fi
+export OPERATOR_TOKEN
 BIN=.venv/bin
 
 start() {  # name port command...
@@ -59,6 +65,7 @@ wait_ready sandbox-woocommerce http://127.0.0.1:8100/_sandbox/state
 cat <<INFO
 
 Ordreflyt is running. Sample orders arrive at $ORDERS_PER_SECOND per second.
+  Operator routes and commands want the token:  export OPERATOR_TOKEN=\$(cat var/operator-token)
   Health:   http://localhost:8000/readyz  (intake)
             http://localhost:8001/readyz  (order-mapper)   held orders: http://localhost:8001/holds
             http://localhost:8002/readyz  (erp-writer)     parked:      http://localhost:8002/parked

@@ -43,6 +43,7 @@ from ordreflyt_fulfillment_listener.push import PushReceiver
 from ordreflyt_fulfillment_listener.store import MIGRATIONS, get_link, row_json
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.http import json_response, public
+from ordreflyt_runtime.retention import RetentionRule
 from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
 from ordreflyt_runtime.settings import load_toml
 from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
@@ -60,6 +61,7 @@ poller_key = web.AppKey("fulfillment_poller", Poller)
 applier_key = web.AppKey("fulfillment_applier", Applier)
 receiver_key = web.AppKey("fulfillment_push", PushReceiver)
 clients_key = web.AppKey("fulfillment_shop_clients", dict[str, WooClient])
+metrics_key = web.AppKey("fulfillment_metrics", FulfillmentMetrics)
 
 
 async def erp_order_created(event: ErpOrderCreated, ctx: HandlerContext) -> None:
@@ -228,7 +230,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     fortnox_settings_from_env()
     rate_limit_from_env()
     app[config_key] = config
-    metrics = FulfillmentMetrics(runtime.metrics.registry)
+    metrics = app[metrics_key] = FulfillmentMetrics(runtime.metrics.registry)
 
     async def fulfillment_ctx(app: web.Application) -> AsyncIterator[None]:
         async with (
@@ -278,6 +280,18 @@ def setup(runtime: Runtime, app: web.Application) -> None:
     app.router.add_get("/orders/{shop}/{order}", show_order)
 
 
+async def _scrape(runtime: Runtime) -> None:
+    assert runtime.app is not None
+    metrics = runtime.app[metrics_key]
+    rows = await runtime.db.fetch(
+        "SELECT state, count(*) AS n FROM effects WHERE state IN ('conflict', 'failed')"
+        " GROUP BY state"
+    )
+    counts = {r["state"]: r["n"] for r in rows}
+    for state in ("conflict", "failed"):
+        metrics.waiting.labels(state).set(counts.get(state, 0))
+
+
 SPEC = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
@@ -285,4 +299,10 @@ SPEC = ServiceSpec(
     consumes=QUEUE,
     handlers={ErpOrderCreated: erp_order_created},
     setup=setup,
+    retention=(
+        # Applied effects only: pending, conflicting and failed ones wait for a person.
+        RetentionRule("effects", "updated_at", "effects_days", where="state = 'applied'"),
+        RetentionRule("push_events", "received_at", "push_events_days"),
+    ),
+    on_scrape=(_scrape,),
 )

@@ -31,6 +31,13 @@ class FulfillmentMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.waiting = Gauge(
+            "ordreflyt_fulfillment_effects_waiting",
+            "Effects a person must look at: conflicts (GET /conflicts) and failed/parked"
+            " (GET /parked)",
+            ["state"],
+            registry=registry,
+        )
         self.watermark = Gauge(
             "ordreflyt_fulfillment_watermark_seconds",
             "The poll watermark as a Unix time (how far the ERP's changes have been read)",
