@@ -1,5 +1,6 @@
 """Pieces every sandbox emulator shares: fault injection, the `/_sandbox` control routes, a runner
-and the product catalogue.
+that logs JSON lines (`logs`), the product catalogue, and `testing.EmulatorProcess` for tests
+that need the emulator as a real process.
 
 The emulators stand in for outside systems (WooCommerce, Fortnox) in tests and demos. Tests steer
 them over HTTP: read their state, reset it, and inject faults (error statuses, latency, hangs).
