@@ -1,6 +1,7 @@
 """The sandbox Fortnox application: routes, and the middleware order that makes it faithful.
 
 Middleware, outermost first:
+0. The sandbox kit's control guard: `/_sandbox` answers only loopback unless `open_control`.
 1. `traffic`: counts every request by route; for the API it checks the bearer token (401) and
    then the rate limit (429), recording the request against its token either way.
 2. The sandbox kit's fault injection. It sits inside the rate-limit accounting on purpose: an
@@ -31,13 +32,13 @@ from ordreflyt_sandbox_fortnox.jsonio import respond
 from ordreflyt_sandbox_fortnox.ratelimit import RateLimiter, limiter_key
 from ordreflyt_sandbox_fortnox.settings import FortnoxSettings, settings_key
 from ordreflyt_sandbox_fortnox.store import Store, store_key
-from ordreflyt_sandbox_kit import Faults, faults_key
+from ordreflyt_sandbox_kit import Faults, control_guard, faults_key
+from ordreflyt_sandbox_kit.control import CONTROL_PREFIX
 
 __all__ = ["FortnoxSettings", "make_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CONTROL_PREFIX = "/_sandbox"
 API_PREFIXES = ("/3/", "/api/warehouse/")
 
 
@@ -103,7 +104,9 @@ async def oauth_token(request: web.Request) -> web.Response:
 def make_app(settings: FortnoxSettings) -> web.Application:
     settings.validate()
     faults = Faults(fault_body)
-    app = web.Application(middlewares=[traffic, faults.middleware, errors])
+    app = web.Application(
+        middlewares=[control_guard(settings.open_control), traffic, faults.middleware, errors]
+    )
     app[settings_key] = settings
     app[faults_key] = faults
     app[store_key] = Store(settings)

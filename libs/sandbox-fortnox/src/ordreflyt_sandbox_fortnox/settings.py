@@ -28,6 +28,8 @@ class FortnoxSettings:
     catalogue_products: int = DEFAULT_PRODUCTS
     # Seeds the stock balances too; None = different every start (the articles stay the same).
     seed: int | None = DEFAULT_SEED
+    # Answer the `/_sandbox` control routes from any address, not only from loopback.
+    open_control: bool = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""

@@ -6,6 +6,9 @@ logs, how it refuses to start, and the state it keeps across a restart or a kill
     ...
     await emulator.stop()              # SIGTERM, as `down.sh` stops it; or signal.SIGKILL
     emulator.log_lines()               # every line it logged, parsed and checked
+
+and `seen_from(app, "203.0.113.9")`, which makes an app built in a test take every request for
+one from that address (the test client's own is loopback).
 """
 
 from __future__ import annotations
@@ -21,10 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 START_SECONDS = 20.0
 # What every log line of the emulators and the services has.
 LOG_FIELDS = frozenset({"ts", "level", "service", "logger", "msg"})
+
+
+def seen_from(app: web.Application, remote: str) -> None:
+    """Make `app` (not yet started) see every request as coming from `remote`."""
+
+    @web.middleware
+    async def elsewhere(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request.clone(remote=remote))
+
+    app.middlewares.insert(0, elsewhere)
 
 
 def free_port() -> int:

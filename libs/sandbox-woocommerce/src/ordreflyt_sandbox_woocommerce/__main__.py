@@ -14,7 +14,7 @@ from typing import NoReturn, TypeVar
 
 from aiohttp import web
 
-from ordreflyt_sandbox_kit import run_emulator
+from ordreflyt_sandbox_kit import OPEN_CONTROL_ENV, OPEN_CONTROL_FLAG, run_emulator
 from ordreflyt_sandbox_woocommerce.app import WebhookSpec, WooSettings, make_app
 from ordreflyt_sandbox_woocommerce.settings import check_countries
 from ordreflyt_sandbox_woocommerce.webhooks import DEFAULT_TOPICS, VALID_TOPICS
@@ -111,6 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--countries", help="sample-order countries (WOO_COUNTRIES), default NO,SE; e.g. SE"
     )
     parser.add_argument("--prices-include-tax", help="true/false, default false")
+    parser.add_argument(
+        OPEN_CONTROL_FLAG,
+        action="store_const",
+        const="true",
+        help=f"answer /_sandbox from other hosts too (or {OPEN_CONTROL_ENV}=1)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> WooSettings:
@@ -161,6 +167,9 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
         ),
         prices_include_tax=_setting(
             args, "prices-include-tax", None, False, _bool, "true or false"
+        ),
+        open_control=_setting(
+            args, "open-control", OPEN_CONTROL_ENV, False, _bool, "1/true or 0/false"
         ),
     )
 

@@ -2,7 +2,8 @@
 
 `make_app(settings)` wires the store, the REST routes under `/wp-json/wc/v3`, the webhook
 dispatcher, the sample-order generator, the `/_sandbox` control routes and fault injection.
-Middleware order matters: requests are counted first, then faults so an injected error hits
+Middleware order matters: control routes are refused to other hosts first (unless
+`open_control`), then requests are counted, then faults so an injected error hits
 before auth, then errors become WooCommerce error bodies, then auth, then each request's events
 are handed to the webhooks when it ends.
 """
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ordreflyt_sandbox_kit import Faults, faults_key
+from ordreflyt_sandbox_kit import Faults, control_guard, faults_key
 from ordreflyt_sandbox_woocommerce import rest_catalogue, rest_orders, rest_webhooks, sandbox
 from ordreflyt_sandbox_woocommerce.generator import Generator, SampleOrders
 from ordreflyt_sandbox_woocommerce.render import Site
@@ -60,6 +61,7 @@ def make_app(settings: WooSettings) -> web.Application:
     faults = Faults(fault_body)
     app = web.Application(
         middlewares=[
+            control_guard(settings.open_control),
             count_middleware,
             faults.middleware,
             errors_middleware,

@@ -41,6 +41,8 @@ class WooSettings:
     delivery_timeout: float = 5.0
     # Consecutive failed deliveries after which a webhook is disabled.
     max_delivery_failures: int = 5
+    # Answer the `/_sandbox` control routes from any address, not only from loopback.
+    open_control: bool = False
 
     def __post_init__(self) -> None:
         if not self.shop_url.endswith("/"):
