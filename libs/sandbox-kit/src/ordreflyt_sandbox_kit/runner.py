@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from ordreflyt_sandbox_kit.logs import setup_logging
+from ordreflyt_sandbox_kit.statefile import StateFileError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ def run_emulator(
             sys.exit(f"{name}: HTTP_PORT must be a port number (1..65535), got {raw!r}")
         args.port = int(raw)
     setup_logging(name.removeprefix("ordreflyt-"))
-    app = make_app(args)
+    try:
+        app = make_app(args)
+    except StateFileError as exc:
+        sys.exit(f"{name}: {exc}")
     log.info("serving on http://%s:%s", args.host, args.port)
     web.run_app(
         app,

@@ -92,6 +92,14 @@ class EmulatorProcess:
         await self.stop(signal.SIGKILL)
         raise AssertionError(f"{self.module} not ready in {START_SECONDS} s:\n{self.log_text()}")
 
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request (a JSON body, if any) to the running emulator: status and JSON answer."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.url + path, json=body) as response,
+        ):
+            return response.status, await response.json(content_type=None)
+
     async def run_to_exit(self) -> int:
         """Run a process that is expected to refuse to start; answers its exit status."""
         self.process = self._popen()

@@ -57,26 +57,33 @@ from ordreflyt_sandbox_woocommerce.rest import (
 )
 from ordreflyt_sandbox_woocommerce.settings import WooSettings, check_countries
 from ordreflyt_sandbox_woocommerce.store import ItemFault, Store
+from ordreflyt_sandbox_woocommerce.webhooks import WebhookSpec
 
 
 def seed_shop(store: Store, settings: WooSettings) -> None:
     """The shop as it is at start: a seeded catalogue and the configured webhooks."""
     store.clear()
     catalogue.seed(store, settings.products, settings.seed)
-    now = store.now()
     for spec in settings.webhooks:
         for topic in spec.topics:
-            webhook_id = store.next_webhook_id()
-            store.webhooks[webhook_id] = Webhook(
-                id=webhook_id,
-                name=f"Ordreflyt {topic}",
-                status="active",
-                topic=topic,
-                delivery_url=spec.delivery_url,
-                secret=spec.secret,
-                date_created=now,
-                date_modified=now,
-            )
+            add_start_webhook(store, spec, topic)
+
+
+def add_start_webhook(store: Store, spec: WebhookSpec, topic: str) -> Webhook:
+    """A webhook configured at start (no ping: it is as if saved long ago)."""
+    now = store.now()
+    webhook = Webhook(
+        id=store.next_webhook_id(),
+        name=f"Ordreflyt {topic}",
+        status="active",
+        topic=topic,
+        delivery_url=spec.delivery_url,
+        secret=spec.secret,
+        date_created=now,
+        date_modified=now,
+    )
+    store.webhooks[webhook.id] = webhook
+    return webhook
 
 
 def _delivery_json(record: DeliveryRecord) -> dict[str, Any]:
