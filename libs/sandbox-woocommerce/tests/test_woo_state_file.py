@@ -154,8 +154,7 @@ async def test_a_corrupt_file_stops_the_process_with_the_way_to_start_clean(
     path = tmp_path / "woocommerce.json"
     path.write_text('{"kind": "ordreflyt-sandbox-woocommerce", "version": 1, "made_')
     shop = EmulatorProcess(MODULE, tmp_path, "--state-file", str(path))
-    assert await shop.run_to_exit() != 0
-    message = shop.log_text()
+    message = await shop.refusal()
     assert f"state file {path} cannot be used: it is not valid JSON" in message
     assert "to start clean, move the file away or delete it" in message
     assert path.read_text().endswith('"made_')  # untouched

@@ -92,18 +92,23 @@ class EmulatorProcess:
         await self.stop(signal.SIGKILL)
         raise AssertionError(f"{self.module} not ready in {START_SECONDS} s:\n{self.log_text()}")
 
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """One request (a JSON body, if any) to the running emulator: status and JSON answer."""
         async with (
-            aiohttp.ClientSession() as session,
+            aiohttp.ClientSession(headers=headers) as session,
             session.request(method, self.url + path, json=body) as response,
         ):
             return response.status, await response.json(content_type=None)
 
-    async def run_to_exit(self) -> int:
-        """Run a process that is expected to refuse to start; answers its exit status."""
+    async def refusal(self) -> str:
+        """Run a process that is expected to refuse to start: what it said, once it has exited
+        with a failure status."""
         self.process = self._popen()
-        return await self._wait()
+        status = await self._wait()
+        assert status != 0, f"{self.module} exited with 0:\n{self.log_text()}"
+        return self.log_text()
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         assert self.process is not None, "not started"
