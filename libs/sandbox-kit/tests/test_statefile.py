@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ordreflyt_sandbox_kit.jsonio import dumps, loads
 from ordreflyt_sandbox_kit.statefile import (
+    CRASH_SKIP,
     StateFileError,
     StateFormatError,
     StateKeeper,
@@ -176,23 +177,25 @@ def test_a_file_made_with_other_settings_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "shop.json"
     write_document(path, document(made_with={"products": 40}, state={"value": 1}))
     with pytest.raises(StateFileError, match=r"started with products = 40, and this one has 60"):
-        keeper_for(path, Held(), products=60).load(lambda state: None)
+        keeper_for(path, Held(), products=60).load(lambda state, skip: None)
     with pytest.raises(StateFileError, match=r"state\.value: expected int"):
-        keeper_for(path, Held(), products=40).load(lambda state: from_plain(Held, {"value": "one"}))
+        keeper_for(path, Held(), products=40).load(
+            lambda state, skip: from_plain(Held, {"value": "one"})
+        )
     held = Held()
 
-    def restore(state: dict[str, Any]) -> None:
-        held.value = from_plain(Held, state).value
+    def restore(state: dict[str, Any], skip: int) -> None:
+        held.value = from_plain(Held, state).value + skip
 
     assert keeper_for(path, held, products=40).load(restore) is True
-    assert held.value == 1
+    assert held.value == 1 + CRASH_SKIP  # the file does not say it was saved at a clean stop
 
 
 async def test_the_keeper_saves_at_start_while_changing_and_at_stop(tmp_path: Path) -> None:
     path = tmp_path / "state" / "shop.json"
     held = Held()
     keeper = keeper_for(path, held)
-    assert keeper.load(lambda state: None) is False
+    assert keeper.load(lambda state, skip: None) is False
 
     async def bump(request: web.Request) -> web.Response:
         held.value += 1
@@ -211,6 +214,7 @@ async def test_the_keeper_saves_at_start_while_changing_and_at_stop(tmp_path: Pa
         saved = read_document(path, KIND, 1)
         assert saved is not None
         assert saved["state"] == {"value": 0}  # written at start
+        assert saved["stopped_cleanly"] is False
         for _ in range(3):
             await client.get("/read")
         await asyncio.sleep(0.2)
@@ -230,3 +234,7 @@ async def test_the_keeper_saves_at_start_while_changing_and_at_stop(tmp_path: Pa
     saved = read_document(path, KIND, 1)
     assert saved is not None
     assert saved["state"] == {"value": 7}
+    assert saved["stopped_cleanly"] is True
+    skips: list[int] = []
+    assert keeper_for(path, Held()).load(lambda state, skip: skips.append(skip)) is True
+    assert skips == [0]

@@ -52,7 +52,7 @@ def keeper(path: Path, settings: FortnoxSettings, store: Store, tokens: Tokens) 
         snapshot=lambda: snapshot(store, tokens),
         summary=lambda: summary(store),
     )
-    state_keeper.load(lambda state: restore(store, tokens, state))
+    state_keeper.load(lambda state, skip: restore(store, tokens, state, skip))
     return state_keeper
 
 
@@ -80,14 +80,15 @@ def summary(store: Store) -> dict[str, Any]:
     }
 
 
-def restore(store: Store, tokens: Tokens, state: dict[str, Any]) -> None:
+def restore(store: Store, tokens: Tokens, state: dict[str, Any], skip: int = 0) -> None:
+    """Fortnox as saved; every number series `skip` further on (see `StateKeeper.load`)."""
     saved = from_plain(SavedFortnox, state)
     if saved.number_series.keys() != store.series.keys():
         raise ValueError(
             f"its number series are {sorted(saved.number_series)}, expected {sorted(store.series)}"
         )
     store.reset()
-    store.series = saved.number_series
+    store.series = {series: number + skip for series, number in saved.number_series.items()}
     for customer in saved.customers:
         store.put_customer(customer)
     store.articles = {a.article_number: a for a in saved.articles}

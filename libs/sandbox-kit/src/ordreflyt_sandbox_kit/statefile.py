@@ -3,11 +3,15 @@
 Without a state file an emulator starts empty every time; Ordreflyt's own database does not, so
 a restarted sandbox would hand out the same order ids and document numbers again. With one,
 `StateKeeper` loads the file at start and saves the whole state when it stops and every few
-seconds while it changes, so a kill loses at most those seconds.
+seconds while it changes, so a kill loses at most those seconds. Ids handed out in those
+seconds may already be known outside (an order id sent in a webhook, a document number
+answered), so after a run that did not stop cleanly every id and number series skips
+`CRASH_SKIP` ahead, as a database sequence does after a crash: none is handed out twice.
 
 The file (UTF-8 JSON, one record a line):
 
     {"kind": "ordreflyt-sandbox-fortnox", "version": 1, "saved_at": "2026-...+00:00",
+     "stopped_cleanly": false,             true only in the save made at a clean stop
      "made_with": {"products": 40, ...},   the settings that shaped the data: must match
      "summary": {"orders": 12, ...},       for people and scripts; never read back
      "state": {...}}                       the emulator's records
@@ -51,6 +55,9 @@ log = logging.getLogger(__name__)
 # Seconds between saves while the state changes; a save that took long stretches the pause to
 # ten times its own time, so saving a large state never takes more than a tenth of the loop.
 SAVE_INTERVAL = 2.0
+# How far each id and number series skips ahead after a run that did not stop cleanly: more
+# than any emulator hands out between two saves.
+CRASH_SKIP = 1000
 # Requests with these methods only read: they do not make a save due.
 _READING = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -427,8 +434,10 @@ class StateKeeper:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
 
-    def load(self, restore: Callable[[dict[str, Any]], None]) -> bool:
-        """Hand the saved state to `restore`; False when there is no file yet (a fresh start).
+    def load(self, restore: Callable[[dict[str, Any], int], None]) -> bool:
+        """Hand the saved state to `restore(state, skip)`; False when there is no file yet (a
+        fresh start). `skip` is how far the id and number series must skip ahead: 0 after a
+        clean stop, `CRASH_SKIP` otherwise.
 
         `restore` raises StateFormatError (or ValueError) for records that do not fit; both
         become a StateFileError naming the file.
@@ -453,8 +462,9 @@ class StateKeeper:
                     f"it was made by a sandbox started with {setting} = {made_with[setting]!r}, "
                     f"and this one has {value!r}; start with the same settings to continue it",
                 )
+        clean = document.get("stopped_cleanly") is True
         try:
-            restore(document["state"])
+            restore(document["state"], 0 if clean else CRASH_SKIP)
         except StateFormatError as exc:
             raise StateFileError(self.path, f"state{exc.where}: {exc.problem}") from exc
         except ValueError as exc:
@@ -466,6 +476,13 @@ class StateKeeper:
             document.get("saved_at"),
             extra={"summary": self.summary()},
         )
+        if not clean:
+            log.warning(
+                "the run that saved %s did not stop cleanly (killed?): what it did after that "
+                "save is lost, and ids and numbers skip %s ahead so that none is given twice",
+                self.path,
+                CRASH_SKIP,
+            )
         return True
 
     def changed(self) -> None:
@@ -481,7 +498,8 @@ class StateKeeper:
             if request.method not in _READING:
                 self._dirty = True
 
-    async def save(self) -> None:
+    async def save(self, *, final: bool = False) -> None:
+        """Write the state now; `final` when the emulator stops (nothing changes after it)."""
         async with self._lock:
             self._dirty = False
             started = time.monotonic()
@@ -489,6 +507,7 @@ class StateKeeper:
                 "kind": self.kind,
                 "version": self.version,
                 "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "stopped_cleanly": final,
                 "made_with": self.made_with,
                 "summary": self.summary(),
                 "state": self.snapshot(),
@@ -511,7 +530,7 @@ class StateKeeper:
         yield
         self._stopping.set()
         await task
-        await self.save()
+        await self.save(final=True)
         log.info("state saved to %s", self.path, extra={"summary": self.summary()})
 
     async def _autosave(self) -> None:

@@ -42,6 +42,12 @@ def seen_from(app: web.Application, remote: str) -> None:
     app.middlewares.insert(0, elsewhere)
 
 
+def _inherited() -> dict[str, str]:
+    """This process's environment without a state file setting (`WOO_STATE_FILE`, ...), so a
+    shell that sets one cannot slip a saved state into a test."""
+    return {k: v for k, v in os.environ.items() if not k.endswith("_STATE_FILE")}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +74,7 @@ class EmulatorProcess:
         with self.log_path.open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", self.module, "--port", str(self.port), *self.args],
-                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                env={**_inherited(), **self.env, "PYTHONUNBUFFERED": "1"},
                 stdout=log,
                 stderr=log,
             )

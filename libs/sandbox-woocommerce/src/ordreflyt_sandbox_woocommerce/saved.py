@@ -15,6 +15,7 @@ catalogue size or seed other than the file's stops the start (see `StateKeeper`)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ def keeper(path: Path, settings: WooSettings, store: Store, dispatcher: Dispatch
         snapshot=lambda: snapshot(store, dispatcher),
         summary=lambda: summary(store),
     )
-    if state_keeper.load(lambda state: restore(store, dispatcher, state)):
+    if state_keeper.load(lambda state, skip: restore(store, dispatcher, state, skip)):
         _match_webhooks(store, settings.webhooks)
     return state_keeper
 
@@ -95,10 +96,13 @@ def summary(store: Store) -> dict[str, Any]:
     }
 
 
-def restore(store: Store, dispatcher: Dispatcher, state: dict[str, Any]) -> None:
+def restore(store: Store, dispatcher: Dispatcher, state: dict[str, Any], skip: int = 0) -> None:
+    """The shop as saved; every id sequence `skip` further on (see `StateKeeper.load`)."""
     saved = from_plain(SavedShop, state)
     store.clear()
-    store.sequences = saved.sequences
+    store.sequences = Sequences(
+        **{name: value + skip for name, value in dataclasses.asdict(saved.sequences).items()}
+    )
     store.products = {p.id: p for p in saved.products}
     store.orders = {o.id: o for o in saved.orders}
     store.refunds = {r.id: r for r in saved.refunds}
