@@ -1,9 +1,11 @@
-"""Control routes under `/_sandbox` (no auth) for tests and demos.
+"""Control routes under `/_sandbox` for tests and demos: no auth, but answered only to this
+machine unless the shop runs with `open_control` (see `ordreflyt_sandbox_kit.control`).
 
 - `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log and
   `protected_meta` (per order id, the meta whose key starts with "_", which REST never shows).
 - `POST /_sandbox/reset`: back to the start (catalogue and sample orders re-seeded, the
-  configured generator rate and countries, start-up webhooks only).
+  configured generator rate and countries, start-up webhooks only); with a state file, that
+  fresh shop is what is saved from then on.
 - `POST /_sandbox/orders`: place one sample order now, in its two checkout steps, each firing
   its webhooks; the JSON body may pin `status`, `currency`, `country`, `email`,
   `lines` [{sku, quantity}], `coupon` (code or null), `fee` ({name, total, tax_class}, true or
