@@ -53,10 +53,10 @@ from ordreflyt_sandbox_kit.jsonio import dumps, loads
 log = logging.getLogger(__name__)
 
 # Seconds between saves while the state changes; a save that took long stretches the pause to
-# ten times its own time, so saving a large state never takes more than a tenth of the loop.
+# ten times its own time, so saving a large state takes no more than about a tenth of the loop.
 SAVE_INTERVAL = 2.0
 # How far each id and number series skips ahead after a run that did not stop cleanly: more
-# than any emulator hands out between two saves.
+# than an emulator hands out between two saves at any rate a test or demo runs it.
 CRASH_SKIP = 1000
 # Requests with these methods only read: they do not make a save due.
 _READING = frozenset({"GET", "HEAD", "OPTIONS"})
