@@ -2,6 +2,9 @@
 # Install everything and start the whole pipeline on this machine: the sandbox shop (with sample
 # orders trickling in) and Fortnox, intake, order-mapper and erp-writer, against the RabbitMQ and
 # PostgreSQL on localhost (AMQP_URL / DATABASE_URL override). Logs: var/log/. Stop: down.sh.
+# The sandboxes keep their state in var/sandbox/ (WOO_STATE_FILE / FORTNOX_STATE_FILE override),
+# as Ordreflyt keeps its own in its database, so a second up.sh continues the first run.
+# Start both sides clean: down.sh --clean.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source deploy/local/ensure-uv.sh
@@ -15,6 +18,9 @@ fi
 export ORDREFLYT_CONFIG="${ORDREFLYT_CONFIG:-deploy/config/ordreflyt.toml}"
 export FULFILLMENT_PUSH_SECRET="${FULFILLMENT_PUSH_SECRET:-sandbox-push-secret}"
 ORDERS_PER_SECOND="${ORDERS_PER_SECOND:-0.2}"
+# The same defaults are in down.sh, which removes these files with --clean.
+export WOO_STATE_FILE="${WOO_STATE_FILE:-var/sandbox/woocommerce.json}"
+export FORTNOX_STATE_FILE="${FORTNOX_STATE_FILE:-var/sandbox/fortnox.json}"
 mkdir -p var/log var/run
 # Operator routes and commands need a token: made once, kept in var/operator-token.
 if [ -z "${OPERATOR_TOKEN:-}" ]; then
@@ -44,6 +50,8 @@ wait_ready() {  # name url
 }
 
 echo "starting Ordreflyt (logs in var/log/)"
+# Says what each side continues from; stops here over a state file the sandbox could not read.
+$BIN/python deploy/local/local_state.py describe "$WOO_STATE_FILE" "$FORTNOX_STATE_FILE"
 start sandbox-fortnox 8200 $BIN/ordreflyt-sandbox-fortnox
 wait_ready sandbox-fortnox http://127.0.0.1:8200/_sandbox/stats
 start intake 8000 $BIN/ordreflyt-intake
@@ -74,5 +82,6 @@ Ordreflyt is running. Sample orders arrive at $ORDERS_PER_SECOND per second.
   Metrics:  http://localhost:800N/metrics
   RabbitMQ: http://localhost:15672  (management UI; guest/guest from this machine)
   Sandbox:  shop http://localhost:8100/_sandbox/state   Fortnox http://localhost:8200/_sandbox/state
-Stop with: deploy/local/down.sh
+            state kept in $WOO_STATE_FILE and $FORTNOX_STATE_FILE
+Stop with: deploy/local/down.sh   (and start both sides clean: deploy/local/down.sh --clean)
 INFO

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ordreflyt_sandbox_fortnox.app import FortnoxSettings, make_app
+from ordreflyt_sandbox_kit.testing import seen_from
 
 TOKEN = "sandbox-token"
 
@@ -80,11 +81,15 @@ FortnoxFactory = Callable[..., Awaitable[Fortnox]]
 
 @pytest.fixture
 async def start_fortnox() -> AsyncIterator[FortnoxFactory]:
-    """Start an emulator with some settings changed; every one started is closed afterwards."""
+    """Start an emulator with some settings changed; every one started is closed afterwards.
+    `remote` makes it see every request as coming from that address."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(**settings: Any) -> Fortnox:
-        client: TestClient[Any, Any] = TestClient(TestServer(make_app(FortnoxSettings(**settings))))
+    async def start(*, remote: str | None = None, **settings: Any) -> Fortnox:
+        app = make_app(FortnoxSettings(**settings))
+        if remote is not None:
+            seen_from(app, remote)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
         return Fortnox(client)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 if TYPE_CHECKING:
     from conftest import Fortnox, FortnoxFactory
 
@@ -81,3 +83,18 @@ async def test_tokens_expire_after_their_lifetime(start_fortnox: FortnoxFactory)
     assert (await fortnox.get("/3/customers"))[0] == 200
     await asyncio.sleep(1.05)
     assert (await fortnox.get("/3/customers"))[0] == 401
+
+
+@pytest.mark.parametrize(("open_control", "status"), [(False, 403), (True, 200)])
+async def test_control_routes_answer_other_hosts_only_when_opened(
+    start_fortnox: FortnoxFactory, open_control: bool, status: int
+) -> None:
+    fortnox = await start_fortnox(remote="198.51.100.4", open_control=open_control)
+    answer_status, answer = await fortnox.post("/_sandbox/reset")
+    assert answer_status == status
+    if status == 403:
+        assert "SANDBOX_OPEN_CONTROL=1" in answer["error"]
+    assert (await fortnox.get("/_sandbox/state"))[0] == status
+    # The API keeps its own bearer token, whatever the address.
+    assert (await fortnox.get("/3/customers"))[0] == 200
+    assert (await fortnox.as_token(None).get("/3/customers"))[0] == 401

@@ -61,6 +61,9 @@ def test_settings_come_from_flags_then_environment() -> None:
     assert (catalogue.catalogue_products, catalogue.seed) == (12, 3)
     assert settings_from(_args(seed="random"), {}).seed is None
     assert (settings.catalogue_products, settings.seed) == (40, 1)
+    assert settings.open_control is False
+    assert settings_from(_args(open_control="on"), {}).open_control is True
+    assert settings_from(_args(), {"SANDBOX_OPEN_CONTROL": "1"}).open_control is True
 
 
 @pytest.mark.parametrize(
@@ -72,6 +75,7 @@ def test_settings_come_from_flags_then_environment() -> None:
         ({"FORTNOX_CLIENT_SECRET": " "}, "FORTNOX_CLIENT_SECRET"),
         ({"FORTNOX_PRODUCTS": "-1"}, "FORTNOX_PRODUCTS"),
         ({"FORTNOX_SEED": "one"}, "FORTNOX_SEED"),
+        ({"SANDBOX_OPEN_CONTROL": "perhaps"}, "SANDBOX_OPEN_CONTROL"),
     ],
 )
 def test_a_malformed_setting_is_named(env: dict[str, str], named: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ordreflyt_sandbox_kit.testing import seen_from
 from ordreflyt_sandbox_woocommerce.app import WooSettings, make_app
 from ordreflyt_sandbox_woocommerce.rest import store_key
 
@@ -74,17 +75,20 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def shop() -> AsyncIterator[Shop]:
-    """Start a shop with the given WooSettings fields; the clock is a `Clock` unless disabled."""
+    """Start a shop with the given WooSettings fields; the clock is a `Clock` unless disabled,
+    and `remote` makes the shop see every request as coming from that address."""
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def start(
-        *, manual_clock: bool = True, **settings: Any
+        *, manual_clock: bool = True, remote: str | None = None, **settings: Any
     ) -> TestClient[web.Request, web.Application]:
         settings.setdefault("seed", 7)
         settings.setdefault("order_seed", 7)
         app = make_app(WooSettings(**settings))
         if manual_clock:
             app[store_key].clock = Clock()
+        if remote is not None:
+            seen_from(app, remote)
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)

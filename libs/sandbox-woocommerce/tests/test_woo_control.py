@@ -126,3 +126,30 @@ async def test_the_generator_s_countries_can_change_until_reset(shop: Any, h: An
     await client.post("/_sandbox/reset")
     state = await (await client.get("/_sandbox/state")).json()
     assert state["generator"]["countries"] == ["NO", "SE"]
+
+
+@pytest.mark.parametrize(("open_control", "status"), [(False, 403), (True, 200)])
+async def test_control_routes_answer_other_hosts_only_when_opened(
+    shop: Any, h: Any, open_control: bool, status: int
+) -> None:
+    client = await shop(remote="198.51.100.4", open_control=open_control)
+    state = await client.get("/_sandbox/state")
+    assert state.status == status
+    if status == 403:
+        assert "--open-control" in (await state.json())["error"]
+    assert (await client.post("/_sandbox/orders", json={})).status == (
+        status if status == 403 else 201
+    )
+    # The REST API keeps its own Basic auth, whatever the address.
+    assert (await client.get(f"{h.api}/orders", headers=h.auth)).status == 200
+    assert (await client.get(f"{h.api}/orders")).status == 401
+
+
+def test_open_control_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _parse([]).open_control is False
+    assert _parse(["--open-control"]).open_control is True
+    monkeypatch.setenv("SANDBOX_OPEN_CONTROL", "1")
+    assert _parse([]).open_control is True
+    monkeypatch.setenv("SANDBOX_OPEN_CONTROL", "perhaps")
+    with pytest.raises(SystemExit, match="SANDBOX_OPEN_CONTROL"):
+        _parse([])

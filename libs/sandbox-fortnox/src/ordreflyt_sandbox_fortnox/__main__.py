@@ -5,7 +5,9 @@ Each setting is a flag, with an environment variable as fallback:
 `FORTNOX_CLIENT_SECRET`, `FORTNOX_RATE_LIMIT` (an integer or `off`),
 `FORTNOX_RATE_WINDOW_SECONDS`, `FORTNOX_TOKEN_LIFETIME_SECONDS`, `FORTNOX_WAREHOUSE` (on/off),
 `FORTNOX_STOCK_POINTS` (comma list), `FORTNOX_PRODUCTS` and `FORTNOX_SEED` (an integer or
-`random`). `--products` and `--seed` take the same values as the sandbox shop's flags of those
+`random`), `FORTNOX_STATE_FILE` (keep the data in that JSON file across restarts);
+`--open-control` (a bare flag) or `SANDBOX_OPEN_CONTROL=1` answers the `/_sandbox`
+routes from other hosts too. `--products` and `--seed` take the same values as the sandbox shop's flags of those
 names: equal values give an article for every SKU the shop sells. A malformed value stops the
 start with a message naming the setting. Host and port: `--host`/`--port`, `HTTP_HOST`/`HTTP_PORT`.
 """
@@ -16,11 +18,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from ordreflyt_sandbox_fortnox.app import FortnoxSettings, make_app
-from ordreflyt_sandbox_kit import run_emulator
+from ordreflyt_sandbox_kit import OPEN_CONTROL_ENV, OPEN_CONTROL_FLAG, run_emulator
 
 NAME = "ordreflyt-sandbox-fortnox"
 DEFAULT_PORT = 8200
@@ -81,6 +84,10 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _path(raw: str) -> Path:
+    return Path(_text(raw))
+
+
 # (flag, environment variable, settings field, parser, what a valid value looks like)
 _OPTIONS: list[tuple[str, str, str, Callable[[str], object], str]] = [
     (
@@ -136,12 +143,19 @@ _OPTIONS: list[tuple[str, str, str, Callable[[str], object], str]] = [
         "an integer >= 0",
     ),
     ("--seed", "FORTNOX_SEED", "seed", _seed, "an integer or 'random'"),
+    ("--state-file", "FORTNOX_STATE_FILE", "state_file", _path, "a file path"),
+    (OPEN_CONTROL_FLAG, OPEN_CONTROL_ENV, "open_control", _switch, "on or off"),
 ]
+# Flags that take no value: given, they mean "on".
+_BARE_FLAGS = {OPEN_CONTROL_FLAG}
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, env, _field, _parse, looks_like in _OPTIONS:
-        parser.add_argument(flag, default=None, help=f"{looks_like}; default: ${env}")
+        if flag in _BARE_FLAGS:
+            parser.add_argument(flag, action="store_const", const="on", help=f"or ${env}=1")
+        else:
+            parser.add_argument(flag, default=None, help=f"{looks_like}; default: ${env}")
 
 
 def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> FortnoxSettings:

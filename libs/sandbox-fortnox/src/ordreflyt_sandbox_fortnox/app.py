@@ -1,12 +1,14 @@
 """The sandbox Fortnox application: routes, and the middleware order that makes it faithful.
 
 Middleware, outermost first:
+0. The sandbox kit's control guard: `/_sandbox` answers only loopback unless `open_control`.
 1. `traffic`: counts every request by route; for the API it checks the bearer token (401) and
    then the rate limit (429), recording the request against its token either way.
 2. The sandbox kit's fault injection. It sits inside the rate-limit accounting on purpose: an
    injected 429 or 503 is still a request the emulator saw, and counts towards the token's
    window as it would at Fortnox.
-3. `errors`: turns the handlers' exceptions into Fortnox error bodies.
+3. With a state file, the keeper: a request that may write makes a save of the file due.
+4. `errors`: turns the handlers' exceptions into Fortnox error bodies.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ordreflyt_sandbox_fortnox import api, control, warehouse
+from ordreflyt_sandbox_fortnox import api, control, saved, warehouse
 from ordreflyt_sandbox_fortnox.auth import OAuthError, Tokens, tokens_key
 from ordreflyt_sandbox_fortnox.control import ControlError
 from ordreflyt_sandbox_fortnox.errors import (
@@ -31,13 +33,13 @@ from ordreflyt_sandbox_fortnox.jsonio import respond
 from ordreflyt_sandbox_fortnox.ratelimit import RateLimiter, limiter_key
 from ordreflyt_sandbox_fortnox.settings import FortnoxSettings, settings_key
 from ordreflyt_sandbox_fortnox.store import Store, store_key
-from ordreflyt_sandbox_kit import Faults, faults_key
+from ordreflyt_sandbox_kit import Faults, control_guard, faults_key
+from ordreflyt_sandbox_kit.control import CONTROL_PREFIX
 
 __all__ = ["FortnoxSettings", "make_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CONTROL_PREFIX = "/_sandbox"
 API_PREFIXES = ("/3/", "/api/warehouse/")
 
 
@@ -101,19 +103,35 @@ async def oauth_token(request: web.Request) -> web.Response:
 
 
 def make_app(settings: FortnoxSettings) -> web.Application:
+    """The emulator; with a state file that cannot be used, StateFileError (naming it)."""
     settings.validate()
     faults = Faults(fault_body)
-    app = web.Application(middlewares=[traffic, faults.middleware, errors])
-    app[settings_key] = settings
-    app[faults_key] = faults
-    app[store_key] = Store(settings)
-    app[tokens_key] = Tokens(
+    store = Store(settings)
+    tokens = Tokens(
         access_tokens=settings.access_tokens,
         refresh_tokens=settings.refresh_tokens,
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         lifetime_seconds=settings.token_lifetime_seconds,
     )
+    keeper = None
+    if settings.state_file is not None:
+        keeper = saved.keeper(settings.state_file, settings, store, tokens)
+    app = web.Application(
+        middlewares=[
+            control_guard(settings.open_control),
+            traffic,
+            faults.middleware,
+            *([] if keeper is None else [keeper.middleware]),
+            errors,
+        ]
+    )
+    if keeper is not None:
+        app.cleanup_ctx.append(keeper.run)
+    app[settings_key] = settings
+    app[faults_key] = faults
+    app[store_key] = store
+    app[tokens_key] = tokens
     app[limiter_key] = RateLimiter(settings.rate_limit, settings.rate_window_seconds)
     app.router.add_routes(api.routes)
     app.router.add_routes(warehouse.routes)

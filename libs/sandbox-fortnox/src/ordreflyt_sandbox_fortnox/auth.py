@@ -7,6 +7,9 @@
   token; the old refresh token stops working at once (a client must store the new one), while
   access tokens issued before stay valid until they expire.
 - Tokens survive `/_sandbox/reset`, so running clients keep working across test cases.
+- With a state file the tokens issued and the refresh tokens still valid are saved (`saved`)
+  and valid again after a restart until they expire (`restore`); the configured ones are
+  valid at every start, counted from it, as without a state file.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import binascii
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +36,13 @@ class OAuthError(Exception):
         super().__init__(description)
         self.status = status
         self.body = {"error": error, "error_description": description}
+
+
+@dataclass
+class SavedTokens:
+    # Each access token that has not expired, and when it does: seconds since the epoch.
+    access: dict[str, float]
+    refresh: list[str]
 
 
 class Tokens:
@@ -100,6 +111,20 @@ class Tokens:
             "token_type": "bearer",
             "scope": SCOPE,
         }
+
+    def saved(self) -> SavedTokens:
+        now, wall = self._clock(), time.time()
+        return SavedTokens(
+            access={t: wall + (e - now) for t, e in self._access.items() if e > now},
+            refresh=sorted(self._refresh),
+        )
+
+    def restore(self, saved: SavedTokens) -> None:
+        """Tokens of an earlier run join the configured ones, expiring when they would have."""
+        now, wall = self._clock(), time.time()
+        for token, expires_at in saved.access.items():
+            self._access.setdefault(token, now + (expires_at - wall))
+        self._refresh.update(saved.refresh)
 
     def expire(self, token: str | None = None) -> list[str]:
         """Expire one access token (or all) now, to test a client's refresh path."""

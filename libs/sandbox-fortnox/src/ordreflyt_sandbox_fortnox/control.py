@@ -1,13 +1,15 @@
 """The `/_sandbox` control routes tests and demos use to read and steer the emulator.
 
-No authentication, no rate limit, never faulted. Besides the fault routes of the sandbox kit:
+No authentication, no rate limit, never faulted; answered only to this machine unless the
+emulator runs with `open_control` (see `ordreflyt_sandbox_kit.control`). Besides the fault routes of the sandbox kit:
 - `GET /_sandbox/state`: customers, articles, orders, invoices and stock balances.
 - `GET /_sandbox/stats`: requests per token (`requests`, `rejected_429`, `max_in_window`), the
   overall `max_in_window` and `requests_by_route`.
 - `GET|POST /_sandbox/config`: read or change `rate_limit` (an integer, or null to lift it) and
   `rate_window_seconds` while running.
 - `POST /_sandbox/reset`: back to the started state (seeded catalogue, empty stats, configured
-  rate limit, no faults). Tokens are kept, so running clients stay logged in.
+  rate limit, no faults). Tokens are kept, so running clients stay logged in. With a state
+  file, the reset state is what is saved from then on.
 - `POST /_sandbox/stock {"ArticleNumber", "StockPointCode", "InStock"}`: set a balance, as a
   stock count in the warehouse would.
 - `POST /_sandbox/orders/{n}/deliver {"rows": {"<ArticleNumber>": qty}, "tracking":

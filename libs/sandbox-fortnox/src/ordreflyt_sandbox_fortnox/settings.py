@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -28,6 +29,11 @@ class FortnoxSettings:
     catalogue_products: int = DEFAULT_PRODUCTS
     # Seeds the stock balances too; None = different every start (the articles stay the same).
     seed: int | None = DEFAULT_SEED
+    # Answer the `/_sandbox` control routes from any address, not only from loopback.
+    open_control: bool = False
+    # Keep the emulator's data in this JSON file across restarts (see `saved.py`); None = start
+    # from the seeded catalogue every time.
+    state_file: Path | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""

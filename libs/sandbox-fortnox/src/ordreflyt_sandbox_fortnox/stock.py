@@ -51,6 +51,20 @@ class StockLedger:
     def set_in_stock(self, article_number: str, stock_point_code: str, quantity: Decimal) -> None:
         self._in_stock[article_number, stock_point_code] = quantity
 
+    def recorded(self) -> list[Balance]:
+        """Every balance that was ever set or moved, to be saved and `load`ed again."""
+        keys = sorted(self._in_stock.keys() | self._reserved.keys())
+        return [self.balance(article_number, point) for article_number, point in keys]
+
+    def load(self, balances: Iterable[Balance]) -> None:
+        """Replace every balance by those given (what `recorded` answered before)."""
+        self._in_stock.clear()
+        self._reserved.clear()
+        for balance in balances:
+            key = (balance.article_number, balance.stock_point_code)
+            self._in_stock[key] = balance.in_stock
+            self._reserved[key] = balance.reserved
+
     def replace(self, done: Iterable[Movement], wanted: Iterable[Movement]) -> set[str]:
         """Take back the movements `done` and make the `wanted` ones instead.
 

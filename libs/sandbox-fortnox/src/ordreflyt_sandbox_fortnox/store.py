@@ -49,7 +49,7 @@ class Store:
         self.articles: dict[str, Article] = {}
         self.orders: dict[str, Order] = {}
         self.invoices: dict[str, Invoice] = {}
-        self._next = {
+        self.series = {
             "customer": FIRST_CUSTOMER_NUMBER,
             "article": FIRST_ARTICLE_NUMBER,
             "order": FIRST_ORDER_NUMBER,
@@ -67,11 +67,16 @@ class Store:
 
     def next_number(self, series: str, taken: Container[str]) -> str:
         """The next free number of a series, skipping numbers clients chose themselves."""
-        number = self._next[series]
+        number = self.upcoming_number(series, taken)
+        self.series[series] = number + 1
+        return str(number)
+
+    def upcoming_number(self, series: str, taken: Container[str]) -> int:
+        """The number `next_number` would give now."""
+        number = self.series[series]
         while str(number) in taken:
             number += 1
-        self._next[series] = number + 1
-        return str(number)
+        return number
 
     def put_customer(self, customer: Customer) -> None:
         """Store a new or changed customer (the e-mail search index follows)."""

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ordreflyt_sandbox_kit.control import is_control_path
+
 ErrorBody = Callable[[int], dict[str, Any]]
 
 # A hung request is held this long at most, so a test run never waits forever on one.
@@ -132,7 +134,7 @@ class Faults:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path.startswith("/_sandbox"):
+        if is_control_path(request.path):
             return await handler(request)
         rule = self._take(request)
         if rule is None:

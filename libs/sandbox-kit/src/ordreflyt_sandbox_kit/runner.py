@@ -1,4 +1,8 @@
-"""Run an emulator's aiohttp app from its console script, with host and port from flags or env."""
+"""Run an emulator's aiohttp app from its console script, with host and port from flags or env.
+
+The process logs JSON lines (see `logs.py`) under its name without the `ordreflyt-` prefix
+(`sandbox-woocommerce`, `sandbox-fortnox`), as the services log under theirs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
+
+from ordreflyt_sandbox_kit.logs import setup_logging
+from ordreflyt_sandbox_kit.statefile import StateFileError
+
+log = logging.getLogger(__name__)
 
 
 def run_emulator(
@@ -32,9 +41,14 @@ def run_emulator(
         if not raw.isdigit() or not 0 < int(raw) < 65536:
             sys.exit(f"{name}: HTTP_PORT must be a port number (1..65535), got {raw!r}")
         args.port = int(raw)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    setup_logging(name.removeprefix("ordreflyt-"))
+    try:
+        app = make_app(args)
+    except StateFileError as exc:
+        sys.exit(f"{name}: {exc}")
+    log.info("serving on http://%s:%s", args.host, args.port)
     web.run_app(
-        make_app(args),
+        app,
         host=args.host,
         port=args.port,
         print=None,

@@ -10,11 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from aiohttp import web
 
-from ordreflyt_sandbox_kit import run_emulator
+from ordreflyt_sandbox_kit import OPEN_CONTROL_ENV, OPEN_CONTROL_FLAG, run_emulator
 from ordreflyt_sandbox_woocommerce.app import WebhookSpec, WooSettings, make_app
 from ordreflyt_sandbox_woocommerce.settings import check_countries
 from ordreflyt_sandbox_woocommerce.webhooks import DEFAULT_TOPICS, VALID_TOPICS
@@ -84,6 +85,12 @@ def _countries(raw: str) -> tuple[str, ...]:
     return check_countries([c for c in raw.split(",") if c.strip()])
 
 
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError(raw)
+    return Path(raw)
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -111,6 +118,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--countries", help="sample-order countries (WOO_COUNTRIES), default NO,SE; e.g. SE"
     )
     parser.add_argument("--prices-include-tax", help="true/false, default false")
+    parser.add_argument(
+        "--state-file", help="keep the shop in this JSON file across restarts (WOO_STATE_FILE)"
+    )
+    parser.add_argument(
+        OPEN_CONTROL_FLAG,
+        action="store_const",
+        const="true",
+        help=f"answer /_sandbox from other hosts too (or {OPEN_CONTROL_ENV}=1)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> WooSettings:
@@ -161,6 +177,10 @@ def settings_from(args: argparse.Namespace) -> WooSettings:
         ),
         prices_include_tax=_setting(
             args, "prices-include-tax", None, False, _bool, "true or false"
+        ),
+        state_file=_setting(args, "state-file", "WOO_STATE_FILE", None, _path, "a file path"),
+        open_control=_setting(
+            args, "open-control", OPEN_CONTROL_ENV, False, _bool, "1/true or 0/false"
         ),
     )
 

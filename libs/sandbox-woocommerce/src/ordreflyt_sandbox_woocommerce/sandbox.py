@@ -1,9 +1,11 @@
-"""Control routes under `/_sandbox` (no auth) for tests and demos.
+"""Control routes under `/_sandbox` for tests and demos: no auth, but answered only to this
+machine unless the shop runs with `open_control` (see `ordreflyt_sandbox_kit.control`).
 
 - `GET /_sandbox/state`: everything the shop holds, as REST JSON, plus the delivery log and
   `protected_meta` (per order id, the meta whose key starts with "_", which REST never shows).
 - `POST /_sandbox/reset`: back to the start (catalogue and sample orders re-seeded, the
-  configured generator rate and countries, start-up webhooks only).
+  configured generator rate and countries, start-up webhooks only); with a state file, that
+  fresh shop is what is saved from then on.
 - `POST /_sandbox/orders`: place one sample order now, in its two checkout steps, each firing
   its webhooks; the JSON body may pin `status`, `currency`, `country`, `email`,
   `lines` [{sku, quantity}], `coupon` (code or null), `fee` ({name, total, tax_class}, true or
@@ -57,26 +59,33 @@ from ordreflyt_sandbox_woocommerce.rest import (
 )
 from ordreflyt_sandbox_woocommerce.settings import WooSettings, check_countries
 from ordreflyt_sandbox_woocommerce.store import ItemFault, Store
+from ordreflyt_sandbox_woocommerce.webhooks import WebhookSpec
 
 
 def seed_shop(store: Store, settings: WooSettings) -> None:
     """The shop as it is at start: a seeded catalogue and the configured webhooks."""
     store.clear()
     catalogue.seed(store, settings.products, settings.seed)
-    now = store.now()
     for spec in settings.webhooks:
         for topic in spec.topics:
-            webhook_id = store.next_webhook_id()
-            store.webhooks[webhook_id] = Webhook(
-                id=webhook_id,
-                name=f"Ordreflyt {topic}",
-                status="active",
-                topic=topic,
-                delivery_url=spec.delivery_url,
-                secret=spec.secret,
-                date_created=now,
-                date_modified=now,
-            )
+            add_start_webhook(store, spec, topic)
+
+
+def add_start_webhook(store: Store, spec: WebhookSpec, topic: str) -> Webhook:
+    """A webhook configured at start (no ping: it is as if saved long ago)."""
+    now = store.now()
+    webhook = Webhook(
+        id=store.next_webhook_id(),
+        name=f"Ordreflyt {topic}",
+        status="active",
+        topic=topic,
+        delivery_url=spec.delivery_url,
+        secret=spec.secret,
+        date_created=now,
+        date_modified=now,
+    )
+    store.webhooks[webhook.id] = webhook
+    return webhook
 
 
 def _delivery_json(record: DeliveryRecord) -> dict[str, Any]:

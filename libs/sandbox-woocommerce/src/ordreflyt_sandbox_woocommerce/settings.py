@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ordreflyt_sandbox_kit.catalogue import DEFAULT_PRODUCTS, DEFAULT_SEED
 from ordreflyt_sandbox_woocommerce.webhooks import WebhookSpec
@@ -41,6 +42,10 @@ class WooSettings:
     delivery_timeout: float = 5.0
     # Consecutive failed deliveries after which a webhook is disabled.
     max_delivery_failures: int = 5
+    # Answer the `/_sandbox` control routes from any address, not only from loopback.
+    open_control: bool = False
+    # Keep the shop in this JSON file across restarts (see `saved.py`); None = start empty.
+    state_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.shop_url.endswith("/"):

@@ -9,7 +9,6 @@ the webhook dispatcher, which applies WooCommerce's once-per-request rule.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,17 @@ FIRST_POST_ID = 100
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Sequences:
+    """The next id of each of WordPress's id sequences."""
+
+    post: int = FIRST_POST_ID
+    item: int = 1
+    meta: int = 1
+    note: int = 1
+    webhook: int = 1
 
 
 @dataclass(frozen=True)
@@ -89,11 +99,7 @@ class Store:
         self.batches: list[dict[str, Any]] = []
         self.item_faults: dict[str, ItemFault] = {}
         self._events: list[Event] = []
-        self._post_ids = itertools.count(FIRST_POST_ID)
-        self._item_ids = itertools.count(1)
-        self._meta_ids = itertools.count(1)
-        self._note_ids = itertools.count(1)
-        self._webhook_ids = itertools.count(1)
+        self.sequences = Sequences()
 
     # -- ids, time, events ----------------------------------------------------------------
 
@@ -102,20 +108,25 @@ class Store:
         return self.clock().astimezone(UTC).replace(microsecond=0)
 
     def next_post_id(self) -> int:
-        return next(self._post_ids)
+        self.sequences.post += 1
+        return self.sequences.post - 1
 
     def next_item_id(self) -> int:
-        return next(self._item_ids)
+        self.sequences.item += 1
+        return self.sequences.item - 1
 
     def next_note_id(self) -> int:
-        return next(self._note_ids)
+        self.sequences.note += 1
+        return self.sequences.note - 1
 
     def next_webhook_id(self) -> int:
-        return next(self._webhook_ids)
+        self.sequences.webhook += 1
+        return self.sequences.webhook - 1
 
     def meta(self, key: str, value: Any, **display: str) -> Meta:
+        self.sequences.meta += 1
         return Meta(
-            next(self._meta_ids),
+            self.sequences.meta - 1,
             key,
             value,
             display.get("display_key"),

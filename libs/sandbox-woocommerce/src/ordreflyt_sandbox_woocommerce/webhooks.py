@@ -14,6 +14,9 @@
   since WooCommerce does not check the status again at send time.
 - A new active webhook is pinged with the form body `webhook_id=<N>`, no `X-WC-*` headers; the
   webhook is only saved when the ping gets HTTP 200 (the rule of WooCommerce's admin screen).
+- The deliveries still queued can be read (`queued`) and queued again (`requeue`), so a shop
+  that keeps its state in a file sends them after a restart, as Action Scheduler would. One
+  that was being sent when the shop stopped is not sent again (WooCommerce never retries).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import hmac
 import logging
 import secrets
 import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +83,7 @@ class WebhookSpec:
 
 
 @dataclass(frozen=True)
-class _Delivery:
+class QueuedDelivery:
     webhook_id: int
     resource_id: int
 
@@ -101,14 +106,24 @@ def build_payload(store: Store, site: Site, webhook: Webhook, resource_id: int) 
 
 class Dispatcher:
     def __init__(
-        self, store: Store, site: Site, *, timeout: float = 5.0, max_failures: int = 5
+        self,
+        store: Store,
+        site: Site,
+        *,
+        timeout: float = 5.0,
+        max_failures: int = 5,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.site = site
         self.timeout = timeout
         self.max_failures = max_failures
+        # Called after each delivery attempt: it changed the webhook and the delivery log.
+        self.on_change = on_change
         self._salt = secrets.token_bytes(16)
-        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self._queue: asyncio.Queue[QueuedDelivery] = asyncio.Queue()
+        # What the queue holds, in its order (an asyncio.Queue cannot be read without taking).
+        self._waiting: deque[QueuedDelivery] = deque()
         self._session: aiohttp.ClientSession | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -133,9 +148,22 @@ class Dispatcher:
             for event in events:
                 if event.topic == webhook.topic and event.resource_id not in processed:
                     processed.add(event.resource_id)
-                    self._queue.put_nowait(_Delivery(webhook.id, event.resource_id))
+                    self._put(QueuedDelivery(webhook.id, event.resource_id))
+
+    def _put(self, delivery: QueuedDelivery) -> None:
+        self._waiting.append(delivery)
+        self._queue.put_nowait(delivery)
+
+    def queued(self) -> list[QueuedDelivery]:
+        """The deliveries waiting to be sent, oldest first."""
+        return list(self._waiting)
+
+    def requeue(self, deliveries: Iterable[QueuedDelivery]) -> None:
+        for delivery in deliveries:
+            self._put(delivery)
 
     def clear(self) -> None:
+        self._waiting.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
             self._queue.task_done()
@@ -179,19 +207,21 @@ class Dispatcher:
     async def _run(self) -> None:
         while True:
             delivery = await self._queue.get()
+            self._waiting.popleft()
             try:
                 await self._deliver(delivery)
             except Exception:  # a bug in one delivery must not stop the queue
                 log.exception("webhook delivery crashed")
             finally:
                 self._queue.task_done()
+            self.on_change()
 
     def _delivery_id(self, webhook_id: int) -> str:
         # wp_hash( id . time() ): an HMAC-MD5 keyed with the site's salt.
         message = f"{webhook_id}{int(time.time())}".encode()
         return hmac.new(self._salt, message, hashlib.md5).hexdigest()
 
-    async def _deliver(self, delivery: _Delivery) -> None:
+    async def _deliver(self, delivery: QueuedDelivery) -> None:
         webhook = self.store.webhooks.get(delivery.webhook_id)
         if webhook is None or self._session is None:
             return
