@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from ordreflyt_runtime.config import section
+from ordreflyt_runtime.db import wait_for_database
 from ordreflyt_runtime.retention import RetentionConfig
 from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml, redact_url
+from ordreflyt_testkit.infra import drop_database
 
 
 def test_defaults_are_localhost() -> None:
@@ -120,3 +126,23 @@ def test_a_missing_config_section_takes_the_defaults() -> None:
     assert section({"retention": {"raw_deliveries_days": 120}}, "retention", RetentionConfig) == (
         RetentionConfig(raw_deliveries_days=120)
     )
+
+
+@pytest.mark.integration
+async def test_services_starting_together_create_the_database_once_and_quietly(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fresh = database_url.rsplit("/", 1)[0] + f"/ordreflyt_race_{uuid.uuid4().hex[:8]}"
+    try:
+        await asyncio.gather(*(wait_for_database(fresh, 10) for _ in range(8)))
+        admin = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            found = await admin.fetchval(
+                "SELECT count(*) FROM pg_database WHERE datname = $1", fresh.rsplit("/", 1)[1]
+            )
+        finally:
+            await admin.close()
+        assert found == 1
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    finally:
+        await drop_database(fresh)
