@@ -150,6 +150,34 @@ def woo_order(
     return order
 
 
+def swedish_woo_order(
+    order_id: int = 1001,
+    status: str = "processing",
+    modified: str = "2026-11-20T10:15:00",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The sample order from a Swedish shop, in SEK: the socks at 25 %, crispbread at 12 % (a
+    rate Fortnox has, unlike Norway's 15 % on food), taxed shipping; totals add up."""
+    order = woo_order(order_id, status, modified, currency="SEK")
+    for address in (order["billing"], order["shipping"]):
+        address.update(country="SE", city="Göteborg", postcode="41101")
+    socks, bread = order["line_items"]
+    socks.update(name="Ullsockor")
+    bread.update(
+        name="Knäckebröd",
+        sku="KNACKE-250",
+        subtotal_tax="15.00",
+        total_tax="15.00",
+        taxes=[{"id": 2, "total": "15", "subtotal": "15"}],
+    )
+    standard, reduced = order["tax_lines"]
+    standard.update(rate_code="SE-MOMS-1", label="Moms")
+    reduced.update(rate_code="SE-MOMS-2", label="Moms", rate_percent=12, tax_total="15.00")
+    order.update(cart_tax="64.50", total_tax="89.25", total="511.25")
+    order.update(overrides)
+    return order
+
+
 def woo_body(order: dict[str, Any]) -> bytes:
     return json.dumps(order, ensure_ascii=False, separators=(",", ":")).encode()
 
