@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import unicodedata
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -858,6 +859,8 @@ def test_header_fields_from_rules_and_dates() -> None:
     assert erp.external_reference == "woo:butikk:1001:A-1001"
     assert erp.order_number == "A-1001"
     assert erp.order_date.isoformat() == "2026-11-19"
+    # The customer's data is as of the checkout: erp-writer never lets older data overwrite it.
+    assert erp.customer_data_at == datetime(2026, 11, 19, 23, 30, tzinfo=UTC)
     assert (erp.document, erp.stock_point, erp.delivery_state) == (
         "order_then_invoice",
         "HUVUD",

@@ -43,7 +43,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from typing import Literal
 
@@ -668,6 +668,15 @@ class _Mapping:
                     return text
         return ""
 
+    def customer_data_at(self) -> datetime | None:
+        """When the shop took the customer's data: the order's creation (its checkout), so a
+        later edit of an old order (a fixed SKU) does not make its address the newest."""
+        moment = self.order.date_created_gmt or self.order.date_paid_gmt
+        moment = moment or self.order.date_modified_gmt
+        if moment is None:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
     def order_date(self) -> date | None:
         moment = self.order.date_paid_gmt or self.order.date_created_gmt
         if moment is None:
@@ -836,6 +845,7 @@ def map_order(shop_id: str, order: WooOrder, rules: MappingRules) -> ErpOrder:
         coupons=[_clean(coupon.code) for coupon in order.coupon_lines],
         customer_note=_clean(order.customer_note),
         remarks="\n".join(state.remarks),
+        customer_data_at=state.customer_data_at(),
     )
 
 
