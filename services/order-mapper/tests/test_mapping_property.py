@@ -303,8 +303,10 @@ def test_erp_document_shows_the_shops_total_and_vat_per_rate_or_the_order_is_hel
     assert result
     for reason in result:
         if "cannot be booked in Fortnox" in reason:
-            assert "VAT rate 15 %" in reason
             assert D(15) in case.rates_used
+            # Derived from amounts of a few öre, the rate shown may be another than 15 %.
+            stated = case.order.tax_lines[0].rate_percent is not None
+            assert "VAT rate 15 %" in reason or not stated
         else:
             assert reason.startswith("total mismatch: "), result
             # Only a shop that rounds at the subtotal, and whose prices include tax, can have a

@@ -197,29 +197,23 @@ class _Mapping:
         taxes: Sequence[TaxAmount],
         amounts: Sequence[tuple[Decimal, Decimal]],
         rate_id: int | None,
-        product: bool,
     ) -> list[Evidence]:
         """What a line says of its rate: its tax on its net as the shop rounds them (the first
         of `amounts` with a net), and the tax as kept per rate in `taxes[]` (WooCommerce keeps
-        it unrounded there, "9.75" where the line says "10") on the net it was computed on.
-        Shipping and fees are entered net whatever the shop's prices; products (`product`)
-        with VAT when the shop's prices include it."""
+        it unrounded there, "9.75" where the line says "10") on that net."""
         basis = next((i for i, (net, _) in enumerate(amounts) if net), None)
         if basis is None:
             return []
         net, tax = amounts[basis]
-        found = [Evidence(net, tax, self.minor)]
+        found = [Evidence(net, tax, self.minor, self.minor)]
         for entry in taxes:
             text = (entry.total, entry.subtotal)[basis] if basis < 2 else ""
             raw = _text_amount(text)
             if entry.id != rate_id or not text.strip() or raw is None:
                 continue
-            # With VAT in the prices the net is what is left of the gross after the rounded
-            # tax; the unrounded tax belongs to the gross less itself.
-            raw_net = net + tax - raw if product and self.vat_included else net
             exponent = raw.as_tuple().exponent
             unit = ONE.scaleb(max(-6, exponent)) if isinstance(exponent, int) else self.minor
-            found.append(Evidence(raw_net, raw, min(unit, self.minor)))
+            found.append(Evidence(net, raw, min(unit, self.minor), self.minor))
         return found
 
     def rate_ids(self, label: str, taxes: Sequence[TaxAmount]) -> list[int] | None:
@@ -257,7 +251,6 @@ class _Mapping:
         label: str,
         taxes: Sequence[TaxAmount],
         amounts: Sequence[tuple[Decimal, Decimal]],
-        product: bool = False,
     ) -> tuple[Decimal, int | None] | None:
         """The configured VAT rate of one line and the shop's tax rate id it comes from, or
         None after recording why there is none.
@@ -268,7 +261,7 @@ class _Mapping:
         if rate_ids is None:
             return None
         rate_id = rate_ids[0] if rate_ids else None
-        evidence = self.evidence(taxes, amounts, rate_id, product)
+        evidence = self.evidence(taxes, amounts, rate_id)
         net, tax = next(((n, t) for n, t in amounts if n), (ZERO, ZERO))
         if not net and any(t for _, t in amounts):
             self.reasons.append(
@@ -309,21 +302,18 @@ class _Mapping:
 
     def taxed_at(self, rate_id: int) -> list[list[Evidence]]:
         """What every line of the order taxed at `rate_id` alone says of its rate."""
-        charges: list[tuple[Sequence[TaxAmount], list[tuple[Decimal, Decimal]], bool]] = [
-            (item.taxes, _item_amounts(item), True) for item in self.order.line_items
+        charges: list[tuple[Sequence[TaxAmount], list[tuple[Decimal, Decimal]]]] = [
+            (item.taxes, _item_amounts(item)) for item in self.order.line_items
         ]
         charges += [
-            (line.taxes, [(line.total, line.total_tax)], False)
-            for line in self.order.shipping_lines
+            (line.taxes, [(line.total, line.total_tax)]) for line in self.order.shipping_lines
         ]
-        charges += [
-            (fee.taxes, [(fee.total, fee.total_tax)], False) for fee in self.order.fee_lines
-        ]
+        charges += [(fee.taxes, [(fee.total, fee.total_tax)]) for fee in self.order.fee_lines]
         found: list[list[Evidence]] = []
-        for taxes, amounts, product in charges:
+        for taxes, amounts in charges:
             ids = {entry.id for entry in taxes if entry.total.strip() or entry.subtotal.strip()}
             if ids == {rate_id}:
-                found.append(self.evidence(taxes, amounts, rate_id, product))
+                found.append(self.evidence(taxes, amounts, rate_id))
         return found
 
     def rate_from_amounts(self, lines: Sequence[Sequence[Evidence]]) -> Decimal | None:
@@ -343,10 +333,13 @@ class _Mapping:
             return best[1]
         # The most exact of each line's figures tell the rate a person would name.
         exact = [min(evidence, key=lambda e: e.unit) for evidence in priced]
-        net = sum((e.net for e in exact), ZERO)
-        tax = sum((e.tax for e in exact), ZERO)
-        unit = sum((e.unit for e in exact), ZERO)
-        return _shown_rate(net, tax, unit) if net else None
+        total = Evidence(
+            net=sum((e.net for e in exact), ZERO),
+            tax=sum((e.tax for e in exact), ZERO),
+            unit=sum((e.unit for e in exact), ZERO),
+            net_unit=sum((e.net_unit for e in exact), ZERO),
+        )
+        return _shown_rate(total) if total.net else None
 
     def configured(self, label: str, rate: Decimal) -> Decimal | None:
         """The configured rate equal to the shop's `rate`, or None after saying what would fix
@@ -414,7 +407,7 @@ class _Mapping:
             sku = _clean(item.sku)
             if not sku:
                 self.reasons.append(f"{label}: no SKU")
-            rated = self.vat_rate(label, item.taxes, _item_amounts(item), product=True)
+            rated = self.vat_rate(label, item.taxes, _item_amounts(item))
             if item.quantity <= 0:
                 self.reasons.append(
                     f"{label}: quantity {item.quantity}; a row needs a quantity of at least 1"
@@ -704,31 +697,32 @@ def _item_amounts(item: LineItem) -> list[tuple[Decimal, Decimal]]:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A line's tax on its net, written to `unit` (the shop's rounding, or finer)."""
+    """A line's tax on its net, each written to a unit (the shop's rounding, or finer)."""
 
     net: Decimal
     tax: Decimal
-    unit: Decimal
+    unit: Decimal  # of the tax
+    net_unit: Decimal
 
     def error(self, rate: Decimal) -> Decimal:
         return abs(self.tax - self.net * rate / HUNDRED)
 
     def allows(self, rate: Decimal) -> bool:
-        # Half a unit, and a bit more for VAT-inclusive prices, where the tax is rounded first
-        # and the net follows.
-        return self.error(rate) <= self.unit / 2 * (ONE + rate / HUNDRED)
+        # Half a unit of the tax, and the rate's share of half a unit of the net: the net is
+        # rounded too (with VAT in the prices it is what is left of the gross after the tax).
+        return self.error(rate) <= self.unit / 2 + self.net_unit / 2 * rate / HUNDRED
 
 
 def _fits(rate: Decimal, evidence: Sequence[Evidence]) -> bool:
     return all(e.allows(rate) for e in evidence)
 
 
-def _shown_rate(net: Decimal, tax: Decimal, unit: Decimal) -> Decimal:
+def _shown_rate(evidence: Evidence) -> Decimal:
     """The rate a person would name for tax/net: the shortest one that explains the tax."""
-    exact = tax / net * HUNDRED
+    exact = evidence.tax / evidence.net * HUNDRED
     for places in (Decimal(1), Decimal("0.1"), CENT):
         rate = exact.quantize(places, rounding=ROUND_HALF_UP)
-        if Evidence(net, tax, unit).allows(rate):
+        if evidence.allows(rate):
             return rate
     return exact.quantize(CENT, rounding=ROUND_HALF_UP)
 
