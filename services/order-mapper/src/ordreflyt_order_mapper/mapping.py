@@ -207,10 +207,13 @@ class _Mapping:
         net, tax = amounts[basis]
         found = [Evidence(net, tax, self.minor, self.minor)]
         for entry in taxes:
-            text = (entry.total, entry.subtotal)[basis] if basis < 2 else ""
-            raw = _text_amount(text)
-            if entry.id != rate_id or not text.strip() or raw is None:
+            if entry.id != rate_id:
                 continue
+            text = entry.total if basis == 0 else entry.subtotal
+            raw = _text_amount(text)
+            if not text.strip() or raw is None:
+                continue
+            # As precise as its digits, at most 6 places, and never coarser than the shop's.
             exponent = raw.as_tuple().exponent
             unit = ONE.scaleb(max(-6, exponent)) if isinstance(exponent, int) else self.minor
             found.append(Evidence(net, raw, min(unit, self.minor), self.minor))
