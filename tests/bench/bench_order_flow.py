@@ -29,26 +29,17 @@ from ordreflyt_contracts import decode_event
 from ordreflyt_runtime.db import ensure_database
 from ordreflyt_testkit.helpers import declare_tap
 from ordreflyt_testkit.infra import provide_infra
-from ordreflyt_testkit.samples import woo_body, woo_headers, woo_order
+from ordreflyt_testkit.samples import swedish_woo_order, woo_body, woo_headers
 from ordreflyt_testkit.stack import E2E_SECRET, Stack, running_stack
 
 
 def swedish_order(order_id: int, email: str, sku_a: str, sku_b: str) -> bytes:
     """A Swedish order: 2 x 25 % and 1 x 12 % lines, taxed shipping; totals add up."""
-    order = woo_order(order_id, currency="SEK")
-    order["billing"] = {**order["billing"], "email": email, "country": "SE", "city": "Göteborg"}
-    order["shipping"] = {**order["shipping"], "country": "SE", "city": "Göteborg"}
+    order = swedish_woo_order(order_id)
+    order["billing"]["email"] = email
     a, b = order["line_items"]
-    a.update(sku=sku_a, name="Ullsockor")
-    b.update(
-        sku=sku_b,
-        name="Knäckebröd",
-        subtotal_tax="15.00",
-        total_tax="15.00",
-        taxes=[{"id": 2, "total": "15", "subtotal": "15"}],
-    )
-    order["tax_lines"][1].update(rate_percent=12, tax_total="15.00")
-    order.update(cart_tax="64.50", total_tax="89.25", total="511.25")
+    a.update(sku=sku_a)
+    b.update(sku=sku_b)
     return woo_body(order)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ordreflyt_sandbox_fortnox.totals import document_totals
+
 if TYPE_CHECKING:
     from conftest import Fortnox
 
@@ -72,6 +74,34 @@ async def test_totals_of_an_order_with_vat_included(fortnox: Fortnox) -> None:
     assert order["Total"] == Decimal("430.50")  # 372.50 + 9 + 49, VAT included
     assert order["TotalVAT"] == Decimal("86.10")  # 430.50 * 25 / 125
     assert order["Net"] == Decimal("344.40")
+
+
+async def test_a_vat_rate_fortnox_does_not_have_is_refused(fortnox: Fortnox) -> None:
+    customer = await fortnox.add_customer()
+    row = {"Description": "Brunost", "OrderedQuantity": 1, "Price": "125", "VAT": 15}
+    status, body = await fortnox.post(
+        "/3/orders",
+        {"Order": {"CustomerNumber": customer["CustomerNumber"], "OrderRows": [row]}},
+    )
+    assert status == 400
+    assert body["ErrorInformation"]["code"] == 2000588
+    assert body["ErrorInformation"]["message"].startswith("Ogiltig momssats (15)")
+
+
+def test_vat_is_rounded_per_rate_over_the_rate_s_rows() -> None:
+    # Three rows of 0.10 at 25 %: 0.025 each, 0.075 for the rate, 0.08 once rounded.
+    rows = [(Decimal("0.10"), Decimal(25))] * 3 + [(Decimal("10.00"), Decimal(12))]
+    net = document_totals(rows, Decimal(0), vat_included=False)
+    assert net.vat_by_rate == {Decimal(25): Decimal("0.08"), Decimal(12): Decimal("1.20")}
+    assert (net.vat, net.total) == (Decimal("1.28"), Decimal("11.58"))
+    # With VAT included the VAT is taken out of each rate's sum: 0.30 x 25 / 125 = 0.06.
+    gross = document_totals(rows, Decimal("0.20"), vat_included=True)
+    assert gross.vat_by_rate == {Decimal(25): Decimal("0.10"), Decimal(12): Decimal("1.07")}
+    assert (gross.vat, gross.total, gross.net) == (
+        Decimal("1.17"),
+        Decimal("10.50"),
+        Decimal("9.33"),
+    )
 
 
 async def test_money_keeps_its_exact_digits(fortnox: Fortnox) -> None:

@@ -51,6 +51,16 @@ async def test_customer_search_is_a_case_insensitive_substring_match(fortnox: Fo
     assert [c["Name"] for c in body["Customers"]] == ["Hanna Lind"]
 
 
+async def test_customer_search_by_email_pages_like_fortnox(fortnox: Fortnox) -> None:
+    for name in ("ola", "kari.ola", "ola.nordmann"):
+        await fortnox.add_customer(Email=f"{name}@example.no", Name=name)
+    _, body = await fortnox.get("/3/customers", email="ola", limit="1", page="3")
+    assert body["MetaInformation"] == {"@TotalResources": 3, "@TotalPages": 3, "@CurrentPage": 3}
+    assert [c["Email"] for c in body["Customers"]] == ["ola.nordmann@example.no"]
+    _, body = await fortnox.get("/3/customers", email="ola", limit="1", page="4")
+    assert body["Customers"] == []
+
+
 async def test_customer_search_by_email_follows_creates_and_changes(fortnox: Fortnox) -> None:
     async def numbers(needle: str) -> list[str]:
         _, body = await fortnox.get("/3/customers", email=needle)

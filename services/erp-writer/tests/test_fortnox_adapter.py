@@ -2,88 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import aiohttp
-import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer
 
-from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpLine, ErpOrder
+from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
 from ordreflyt_erp import ErpRejected, ErpUnavailable
-from ordreflyt_erp.fortnox import SHARED_MIGRATIONS, SHARED_SCHEMA, FortnoxClient, FortnoxSettings
-from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
-from ordreflyt_runtime.db import create_pool, migrate
-from ordreflyt_sandbox_fortnox.app import FortnoxSettings as EmulatorSettings
-from ordreflyt_sandbox_fortnox.app import make_app
+from ordreflyt_erp_writer.adapters import fortnox as fortnox_adapter
+from ordreflyt_sandbox_fortnox.models import Customer
+from ordreflyt_testkit.samples import erp_order_sample
+
+if TYPE_CHECKING:
+    from conftest import Env
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class Env:
-    adapter: FortnoxAdapter
-    client: FortnoxClient
-    pool: asyncpg.Pool
-    base: str
-    http: aiohttp.ClientSession
-
-
-@pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
-    pool = await create_pool(database_url, SHARED_SCHEMA)
-    await migrate(pool, SHARED_SCHEMA, SHARED_MIGRATIONS, runtime_tables=False)
-    # Each test's emulator starts with the sandbox tokens: forget any refreshed pair.
-    await pool.execute("DELETE FROM ordreflyt_erp.oauth_tokens")
-    server = TestServer(make_app(EmulatorSettings(rate_limit=None)))
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
-    async with aiohttp.ClientSession() as http:
-        settings = FortnoxSettings(
-            base_url=base + "/3",
-            warehouse_url=base + "/api/warehouse",
-            token_url=base + "/oauth-v1/token",
-            client_id="sandbox-client",
-            client_secret="sandbox-secret",
-            access_token="sandbox-token",
-            refresh_token="sandbox-refresh",
-            retries=2,
-        )
-        client = FortnoxClient(settings, http, pool, None)
-        yield Env(FortnoxAdapter(client), client, pool, base, http)
-    await server.close()
-    await pool.close()
-
-
 def erp_order(reference: str, article: str | None = None) -> ErpOrder:
-    return ErpOrder(
-        shop_id="demo",
-        shop_order_id=reference.rsplit("-", 1)[1],
-        order_number=reference.rsplit("-", 1)[1],
-        external_reference=reference,
-        order_date=date(2026, 11, 20),
-        currency="SEK",
-        vat_included=False,
-        customer=ErpCustomer(
-            email="a@example.se", kind="private", name="Anna Ek", address=ErpAddress(city="Lund")
-        ),
-        lines=[
-            ErpLine(
-                kind="article",
-                description="Kaffe",
-                quantity=Decimal(2),
-                unit_price=Decimal("49.90"),
-                vat_percent=Decimal(12),
-                total=Decimal("99.80"),
-                article_number=article,
-            )
-        ],
-        total=Decimal("111.78"),
-        total_vat=Decimal("11.98"),
-    )
+    return erp_order_sample(reference, article=article)
 
 
 async def test_find_document_matches_the_reference_exactly_not_by_substring(env: Env) -> None:
@@ -140,3 +76,42 @@ async def test_5xx_is_retried_then_reported_unavailable(env: Env) -> None:
         assert r.status == 201
     with pytest.raises(ErpUnavailable):
         await env.adapter.find_customer("x@example.se")
+
+
+def add_near_matches(env: Env, count: int, email: str) -> None:
+    """`count` customers whose e-mails contain `email` (Fortnox's search finds them all)."""
+    for n in range(1, count + 1):
+        fields = {"Name": f"Kunde {n}", "Email": f"{n}{email}"}
+        env.store.put_customer(
+            Customer(customer_number=str(n), fields=fields, last_modified=env.store.now())
+        )
+
+
+async def test_customer_found_on_page_3(env: Env) -> None:
+    # 1,200 customers whose e-mail contains the one looked for come first: with Fortnox's
+    # largest page (500) the exact one is on page 3.
+    add_near_matches(env, 1200, "ola.nordmann@example.no")
+    number = await env.adapter.create_customer(
+        ErpCustomer(email="ola.nordmann@example.no", kind="private", name="Ola Nordmann")
+    )
+    assert number == "1201"
+    before = env.client.requests
+    assert await env.adapter.find_customer("ola.nordmann@example.no") == number
+    assert env.client.requests - before == 3
+    # Not there at all: every page read, then None.
+    assert await env.adapter.find_customer("nordmann@example.no") is None
+
+
+async def test_customer_lookup_says_why_it_cannot_tell(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fortnox_adapter, "MAX_CUSTOMER_PAGES", 2)
+    add_near_matches(env, 1200, "kari@example.no")
+    with pytest.raises(ErpRejected) as caught:
+        await env.adapter.find_customer("kari@example.no")
+    assert caught.value.code == "customer-lookup"
+    assert caught.value.message == (
+        "cannot tell whether Fortnox has a customer with the e-mail kari@example.no: its search "
+        "finds 3 pages of customers whose e-mail contains it, more than the 2 read; tidy those "
+        "customers' e-mails, then retry"
+    )

@@ -81,6 +81,10 @@ def test_values_and_what_is_read_from_order_mapper() -> None:
         ({"notify_customer": "yes"}, "fulfillment.notify_customer"),
         ({"note_shipped": "Sent {parcels}"}, "fulfillment.note_shipped"),
         ({"note_partial": "Sent {"}, "fulfillment.note_partial"),
+        ({"templates": {"sv": {"shipped": "{parcels}"}}}, "fulfillment.templates.sv.shipped"),
+        ({"templates": {"sv": {"greeting": "Hej"}}}, "fulfillment.templates.sv.greeting"),
+        ({"templates": {"sv": {"tracking_label": 1}}}, "fulfillment.templates.sv.tracking"),
+        ({"templates": "sv"}, "fulfillment.templates"),
         ({"carriers": {"postnord": "ftp://x/{number}"}}, "fulfillment.carriers.postnord"),
         ({"carriers": {"bring": "https://x/track"}}, "fulfillment.carriers.bring"),
         ({"status_rank": {"processing": -1}}, "fulfillment.status_rank.processing"),
@@ -92,6 +96,19 @@ def test_values_and_what_is_read_from_order_mapper() -> None:
 def test_a_bad_value_names_its_key(table: dict[str, Any], named: str) -> None:
     with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
         load_config({"fulfillment": table}, env={})
+
+
+@pytest.mark.parametrize(
+    ("shop", "named"),
+    [
+        ({"locale": "fi"}, r"shops\.butikk\.locale: no notes for 'fi'; known: da, en, nb, sv"),
+        ({"locale": 5}, r"shops\.butikk\.locale"),
+        ({"country": "Norge"}, r"shops\.butikk\.country must be a two-letter country code"),
+    ],
+)
+def test_a_bad_shop_language_names_its_key(shop: dict[str, Any], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_config({"shops": {"butikk": {"url": "https://butikk.no/", **shop}}}, env={})
 
 
 # ---------------------------------------------------------------- push

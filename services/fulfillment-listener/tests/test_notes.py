@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+
+import msgspec
+import pytest
 
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig, load_config
 from ordreflyt_fulfillment_listener.effects import Effect, Parcel
@@ -93,10 +95,86 @@ def test_note_lists_what_was_sent_and_every_parcel_with_its_link() -> None:
 def test_partial_note_and_custom_template() -> None:
     effect = shipment(Parcel(tracking_number="B1", carrier="Bring"), complete=False, A=1)
     assert render_note(effect, CONFIG, {}).startswith("Part of your order has been shipped")
-    config = replace(CONFIG, note_partial="Delsending: {tracking}")
-    assert render_note(effect, config, {}) == (
+    config = load_config(
+        {"fulfillment": {"templates": {"nb": {"partial": "Delsending: {tracking}"}}}}, env={}
+    )
+    assert render_note(effect, config, {}, config.templates["nb"]) == (
         'Delsending: Bring: <a href="https://tracking.bring.com/tracking/B1">B1</a>'
     )
+
+
+@pytest.mark.parametrize(
+    ("currency", "first_lines", "partial"),
+    [
+        (
+            "SEK",
+            ["Din beställning har skickats.", "2 x Ullsockor (ULL-SOKK-1001)"],
+            "En del av din beställning har skickats. Resten skickar vi så snart den är klar.",
+        ),
+        (
+            "NOK",
+            ["Bestillingen din er sendt.", "2 x Ullsockor (ULL-SOKK-1001)"],
+            "En del av bestillingen din er sendt. Resten sender vi så snart den er klar.",
+        ),
+    ],
+)
+def test_swedish_and_norwegian_notes(currency: str, first_lines: list[str], partial: str) -> None:
+    effect = shipment(
+        Parcel(tracking_number="PN1", carrier="PostNord"),
+        Parcel(tracking_number="X9", carrier=""),
+        **{"ULL-SOKK-1001": 2},
+    )
+    templates = CONFIG.templates_for("butikk", currency)
+    label = {"SEK": "Spårning", "NOK": "Sporing"}[currency]
+    assert render_note(effect, CONFIG, {"ULL-SOKK-1001": "Ullsockor"}, templates).splitlines() == [
+        *first_lines,
+        'PostNord: <a href="https://tracking.postnord.com/tracking.html?id=PN1">PN1</a>',
+        f"{label}: X9",
+    ]
+    part = msgspec.structs.replace(effect, complete=False)
+    assert render_note(part, CONFIG, {}, templates).splitlines()[0] == partial
+
+
+def test_the_shops_language_from_its_locale_its_country_or_the_order_currency() -> None:
+    config = load_config(
+        {
+            "shops": {
+                "se": {"url": "https://butik.se/", "locale": "sv_SE"},
+                "no": {"url": "https://butikk.no/", "country": "no"},
+                "dk": {"url": "https://butik.dk/", "locale": "da", "country": "SE"},
+                "fi": {"url": "https://kauppa.fi/", "country": "FI"},
+                "any": {"url": "https://shop.example/"},
+            }
+        },
+        env={},
+    )
+    assert config.shop_locales == {"se": "sv", "no": "nb", "dk": "da", "fi": "en"}
+    assert config.templates_for("se", "EUR").tracking_label == "Spårning"
+    assert config.templates_for("fi", "SEK").tracking_label == "Tracking"
+    # Neither: the order's currency tells.
+    assert config.templates_for("any", "NOK") == config.templates["nb"]
+    assert config.templates_for("any", "DKK") == config.templates["da"]
+    assert config.templates_for("any", "EUR") == config.templates["en"]
+
+
+def test_merchant_texts_per_language_and_for_every_language() -> None:
+    config = load_config(
+        {
+            "fulfillment": {
+                "note_shipped": "Sendt!\n{tracking}",
+                "templates": {
+                    "sv": {"shipped": "Nu är paketet på väg.\n{tracking}"},
+                    "nn": {"shipped": "Pakka er send.\n{tracking}", "tracking_label": "Sporing"},
+                },
+            },
+            "shops": {"vestland": {"url": "https://butikk.no/", "locale": "nn"}},
+        },
+        env={},
+    )
+    assert config.templates["sv"].shipped == "Nu är paketet på väg.\n{tracking}"
+    assert config.templates["nb"].shipped == "Sendt!\n{tracking}"
+    assert config.templates["nb"].partial == CONFIG.templates["nb"].partial
+    assert config.templates_for("vestland").shipped == "Pakka er send.\n{tracking}"
 
 
 def test_note_without_parcels_has_no_blank_lines() -> None:

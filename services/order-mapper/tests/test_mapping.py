@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import unicodedata
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,7 +25,11 @@ from ordreflyt_sandbox_fortnox.totals import document_totals, row_total
 from ordreflyt_testkit.samples import woo_body, woo_order
 
 D = Decimal
-RULES = MappingRules()
+# The mapping is the same whatever the ERP: most tests use a Norwegian shop, and an ERP that has
+# every Nordic rate. Fortnox (the default rules) has no 15 %: see the tests of holds for that.
+NORDIC_RATES = (D(25), D(15), D(12), D(6), D(0))
+RULES = MappingRules(vat_rates=NORDIC_RATES, erp_title="Nordisk ERP", erp_vat_rates=NORDIC_RATES)
+FORTNOX = MappingRules()
 NO_RATES = {1: ("MVA", D(25)), 2: ("MVA mat", D(15)), 3: ("MVA lav", D(12))}
 SE_RATES = {1: ("Moms 25", D(25)), 2: ("Moms 12", D(12)), 3: ("Moms 6", D(6))}
 
@@ -45,6 +50,29 @@ def erp_document_total(erp: ErpOrder) -> tuple[Decimal, Decimal]:
         ((line.total, line.vat_percent) for line in erp.lines), erp.freight, erp.vat_included
     )
     return totals.total, totals.vat
+
+
+def erp_document(erp: ErpOrder) -> tuple[Decimal, dict[Decimal, Decimal]]:
+    """(Total, VAT per rate) as the sandbox Fortnox computes them for the mapped order."""
+    for line in erp.lines:
+        assert line.total == row_total(line.quantity, line.unit_price, line.discount, "AMOUNT")
+    totals = document_totals(
+        ((line.total, line.vat_percent) for line in erp.lines), erp.freight, erp.vat_included
+    )
+    return totals.total, {rate: vat for rate, vat in totals.vat_by_rate.items() if vat}
+
+
+def receipt(order: WooOrder, rates: dict[int, Decimal]) -> tuple[Decimal, dict[Decimal, Decimal]]:
+    """(Total, VAT per rate) on the customer's receipt: the order total and its tax lines."""
+    vat: dict[Decimal, Decimal] = {}
+    for line in order.tax_lines:
+        rate = rates[line.rate_id]
+        vat[rate] = vat.get(rate, D(0)) + line.tax_total + line.shipping_tax_total
+    return order.total, {rate: amount for rate, amount in vat.items() if amount}
+
+
+def percents(rates: dict[int, tuple[str, Decimal]]) -> dict[int, Decimal]:
+    return {rate_id: rate for rate_id, (_, rate) in rates.items()}
 
 
 def held(order: WooOrder, rules: MappingRules = RULES) -> list[str]:
@@ -358,7 +386,8 @@ def test_coupon_with_tax_in_prices_is_a_gross_discount() -> None:
 
 
 def test_swedish_25_12_6_in_sek_with_accounts() -> None:
-    rules = MappingRules(
+    rules = replace(
+        RULES,
         vat_rates=(D(25), D(12), D(6), D(0)),
         vat_accounts={D(25): 3001, D(12): 3002, D(6): 3003},
         product_accounts={"BOK-1": 3010},
@@ -397,7 +426,7 @@ def test_fee_lines_positive_and_negative() -> None:
             Extra("Gebyr", "0.00", 1),
         ],
     )
-    erp = map_order("demo", order, MappingRules(fee_article="AVGIFT"))
+    erp = map_order("demo", order, replace(RULES, fee_article="AVGIFT"))
 
     fees = [line for line in erp.lines if line.kind == "fee"]
     assert [
@@ -421,7 +450,7 @@ def test_free_shipping_gives_no_line() -> None:
     order = build(
         [Item("Ullsokker", "U-1", 2, "99.00", 1)], shipping=[Extra("Gratis frakt", "0.00", 1)]
     )
-    for rules in (MappingRules(shipping="article"), MappingRules(shipping="freight")):
+    for rules in (replace(RULES, shipping="article"), replace(RULES, shipping="freight")):
         erp = map_order("demo", order, rules)
         assert [line.kind for line in erp.lines] == ["article"]
         assert erp.freight == 0
@@ -429,7 +458,7 @@ def test_free_shipping_gives_no_line() -> None:
 
 
 def test_shipping_as_freight_when_its_rate_is_the_erps_freight_rate() -> None:
-    erp = map_order("demo", sample(), MappingRules(shipping="freight"))
+    erp = map_order("demo", sample(), replace(RULES, shipping="freight"))
 
     assert [line.kind for line in erp.lines] == ["article", "article"]
     assert erp.freight == D("99.00")
@@ -439,7 +468,7 @@ def test_shipping_as_freight_when_its_rate_is_the_erps_freight_rate() -> None:
 
 
 def test_shipping_without_article_number() -> None:
-    erp = map_order("demo", sample(), MappingRules(shipping_article=""))
+    erp = map_order("demo", sample(), replace(RULES, shipping_article=""))
     assert erp.lines[-1].kind == "shipping"
     assert erp.lines[-1].article_number is None
 
@@ -450,7 +479,7 @@ def test_freight_falls_back_to_a_row_when_rates_differ() -> None:
         [Item("Brunost", "BRUNOST-500", 2, "125.00", 2)],
         shipping=[Extra("Posten Norgespakke", "99.00", 1)],
     )
-    erp = map_order("demo", order, MappingRules(shipping="freight"))
+    erp = map_order("demo", order, replace(RULES, shipping="freight"))
 
     assert erp.freight == 0
     _, shipping = erp.lines
@@ -467,7 +496,7 @@ def test_freight_falls_back_when_shipping_rate_is_below_the_goods() -> None:
         [Item("Ullsokker", "U-1", 1, "200.00", 1), Item("Brunost", "B-1", 1, "125.00", 2)],
         shipping=[Extra("Matfrakt", "50.00", 2)],
     )
-    erp = map_order("demo", order, MappingRules(shipping="freight"))
+    erp = map_order("demo", order, replace(RULES, shipping="freight"))
     assert erp.freight == 0
     assert erp.lines[-1].kind == "shipping"
     assert erp.lines[-1].vat_percent == 15
@@ -480,7 +509,7 @@ def test_freight_falls_back_when_shipping_rate_is_below_the_goods() -> None:
 
 def test_zero_decimal_currency_isk() -> None:
     rates = {1: ("VSK 24", D(24)), 2: ("VSK 11", D(11))}
-    rules = MappingRules(vat_rates=(D(24), D(11), D(0)))
+    rules = replace(RULES, vat_rates=(D(24), D(11), D(0)), erp_vat_rates=(D(24), D(11), D(0)))
     order = build(
         [Item("Lopapeysa", "LOPI-1", 1, "24990", 1), Item("Harðfiskur", "HARD-1", 3, "1990", 2)],
         prices_include_tax=True,
@@ -492,11 +521,13 @@ def test_zero_decimal_currency_isk() -> None:
     erp = map_order("demo", order, rules)
 
     assert erp.currency == "ISK"
-    wool, fish, shipping = erp.lines
+    wool, fish, shipping, *adjustments = erp.lines
     assert str(wool.unit_price) == "24990"
     assert (fish.unit_price, fish.vat_percent, fish.total) == (D(1990), D(11), D(5970))
     assert (shipping.unit_price, shipping.vat_percent) == (D(1488), D(24))
-    assert erp_document_total(erp)[0] == order.total == D(32448)
+    assert all(line.kind == "rounding" for line in adjustments)
+    assert erp_document(erp) == receipt(order, {1: D(24), 2: D(11)})
+    assert order.total == D(32448)
 
 
 def test_names_with_norwegian_letters_are_kept_and_normalised() -> None:
@@ -548,15 +579,16 @@ def test_hundred_line_order() -> None:
     order = build(items, prices_include_tax=True, shipping=[Extra("Bring", "149.00", 1)])
     erp = map_order("demo", order, RULES)
 
-    assert len(erp.lines) == 101
     assert [line.shop_line_id for line in article_lines(erp)] == list(range(1, 101))
     assert [line.article_number for line in article_lines(erp)] == [
         f"SKU-{n:03d}" for n in range(100)
     ]
-    assert erp_document_total(erp)[0] == order.total == erp.total
+    assert erp.lines[100].kind == "shipping"
+    assert erp_document(erp) == receipt(order, percents(NO_RATES))
+    assert erp.total == order.total
 
 
-def test_hundred_line_order_without_tax_in_prices_adds_up_or_names_the_gap() -> None:
+def test_hundred_lines_rounded_per_line_book_the_shops_vat_per_rate() -> None:
     items = [
         Item(
             f"Vare {n}", f"SKU-{n:03d}", 1 + n % 4, str(D(n % 37 * 100 + 33).scaleb(-2)), 1 + n % 3
@@ -564,16 +596,21 @@ def test_hundred_line_order_without_tax_in_prices_adds_up_or_names_the_gap() -> 
         for n in range(100)
     ]
     order = build(items)
-    # The shop rounds tax on each of 100 lines, the ERP once per rate: here 0.11 apart, more
-    # than the default tolerance, so the merchant has to allow more for such orders.
-    assert held(order) == [
-        "total mismatch: the ERP lines add up to 4948.98 but the shop total is 4949.09 "
-        "(difference 0.11, tolerance 0.05)"
-    ]
-    erp = map_order("demo", order, MappingRules(rounding_tolerance=D("0.50")))
+    # The shop rounds tax on each of 100 lines, the ERP once per rate: the ERP would book
+    # 0.04, 0.04 and 0.03 less VAT at 25, 15 and 12 % than the receipt shows. A row per rate
+    # brings each rate's VAT to the shop's (the smallest that does); they cannot also add up
+    # to nothing, so -0.61 goes to a rounding row at 0 %.
+    erp = map_order("demo", order, RULES)
     assert len(article_lines(erp)) == 100
-    assert (erp.lines[-1].kind, erp.lines[-1].total) == ("rounding", D("0.11"))
-    assert erp_document_total(erp)[0] == order.total == erp.total
+    assert [(line.description, line.vat_percent, line.total) for line in erp.lines[100:]] == [
+        ("Rounding (VAT 25 %)", D(25), D("0.13")),
+        ("Rounding (VAT 15 %)", D(15), D("0.24")),
+        ("Rounding (VAT 12 %)", D(12), D("0.24")),
+        ("Rounding", D(0), D("-0.61")),
+    ]
+    assert erp_document(erp) == receipt(order, percents(NO_RATES))
+    assert erp.total_vat == sum(receipt(order, percents(NO_RATES))[1].values())
+    assert "Rounding -0.61 at 0 % VAT" in erp.remarks
 
 
 def test_unit_price_that_does_not_divide_evenly() -> None:
@@ -589,6 +626,9 @@ def test_unit_price_that_does_not_divide_evenly() -> None:
             "total_tax": "20.00",
             "taxes": [{"id": 1, "total": "20.00", "subtotal": "20.00"}],
         }
+    ]
+    order["tax_lines"] = [
+        {**order["tax_lines"][0], "tax_total": "20.00", "shipping_tax_total": "0"}
     ]
     (line,) = map_order("demo", decode(order), RULES).lines
     assert (line.unit_price, line.discount, line.total) == (D("33.34"), D("0.02"), D("100.00"))
@@ -646,7 +686,7 @@ def test_small_difference_becomes_a_rounding_line() -> None:
 
 
 def test_rounding_line_article_and_negative_difference() -> None:
-    rules = MappingRules(rounding_article="AVRUND", vat_accounts={D(0): 3740})
+    rules = replace(RULES, rounding_article="AVRUND", vat_accounts={D(0): 3740})
     erp = map_order("demo", sample(total="514.95"), rules)
     rounding = erp.lines[-1]
     assert (rounding.article_number, rounding.unit_price, rounding.account_number) == (
@@ -665,7 +705,7 @@ def test_difference_above_tolerance_holds_the_order() -> None:
 
 
 def test_zero_tolerance_holds_any_difference() -> None:
-    reasons = held(sample(total="515.01"), MappingRules(rounding_tolerance=D(0)))
+    reasons = held(sample(total="515.01"), replace(RULES, rounding_tolerance=D(0)))
     assert reasons == [
         "total mismatch: the ERP lines add up to 515.00 but the shop total is 515.01 "
         "(difference 0.01, tolerance 0)"
@@ -691,29 +731,39 @@ def test_missing_sku_as_null_and_every_reason_collected() -> None:
     assert held(decode(order)) == [
         "no e-mail address on the order",
         'line 1 "Ullsokker": no SKU',
-        'line 2 "Brunost": VAT rate 17.5 % is not configured (configured: 0, 6, 12, 15, 25)',
+        'line 2 "Brunost": VAT rate 17.5 % cannot be booked in Nordisk ERP, which accepts only '
+        "25, 15, 12, 6, 0 %; no setting changes that: book this order by hand",
     ]
 
 
 def test_unknown_rate_sent_by_the_shop() -> None:
     order = woo_order(total="513.75")
-    order["tax_lines"][1]["rate_percent"] = "14"
+    order["tax_lines"][1].update(rate_percent="14", tax_total="17.50")
     cheese = order["line_items"][1]
     cheese.update(subtotal_tax="17.50", total_tax="17.50")
     cheese["taxes"] = [{"id": 2, "total": "17.5", "subtotal": "17.5"}]
     assert held(decode(order)) == [
-        'line 2 "Brunost": VAT rate 14 % is not configured (configured: 0, 6, 12, 15, 25)'
+        'line 2 "Brunost": VAT rate 14 % cannot be booked in Nordisk ERP, which accepts only '
+        "25, 15, 12, 6, 0 %; no setting changes that: book this order by hand"
     ]
-    # Configuring the rate lets it through.
-    erp = map_order("demo", decode(order), MappingRules(vat_rates=(*RULES.vat_rates, D(14))))
+    # An ERP that has the rate: configuring it lets the order through.
+    erp_with_14 = replace(RULES, erp_vat_rates=(*NORDIC_RATES, D(14)))
+    assert held(decode(order), erp_with_14) == [
+        'line 2 "Brunost": VAT rate 14 % is not configured (configured: 0, 6, 12, 15, 25); '
+        "Nordisk ERP has it: add it to order_mapper.vat_rates and release the order"
+    ]
+    erp = map_order(
+        "demo", decode(order), replace(erp_with_14, vat_rates=(*RULES.vat_rates, D(14)))
+    )
     assert erp.lines[1].vat_percent == 14
-    assert erp_document_total(erp)[0] == D("513.75")
+    assert erp_document(erp) == (D("513.75"), {D(25): D("74.25"), D(14): D("17.50")})
 
 
 def test_untaxed_line_holds_when_zero_is_not_configured() -> None:
     order = build([Item("Avis", "AVIS-1", 1, "40.00", None)])
-    assert held(order, MappingRules(vat_rates=(D(25), D(15)))) == [
-        'line 1 "Avis": VAT rate 0 % is not configured (configured: 15, 25)'
+    assert held(order, replace(RULES, vat_rates=(D(25), D(15)))) == [
+        'line 1 "Avis": VAT rate 0 % is not configured (configured: 15, 25); Nordisk ERP has '
+        "it: add it to order_mapper.vat_rates and release the order"
     ]
 
 
@@ -797,7 +847,8 @@ def test_private_customer_without_a_name_is_named_by_email() -> None:
 
 
 def test_header_fields_from_rules_and_dates() -> None:
-    rules = MappingRules(
+    rules = replace(
+        RULES,
         document="order_then_invoice",
         stock_point="HUVUD",
         delivery_state="reservation",
@@ -808,6 +859,8 @@ def test_header_fields_from_rules_and_dates() -> None:
     assert erp.external_reference == "woo:butikk:1001:A-1001"
     assert erp.order_number == "A-1001"
     assert erp.order_date.isoformat() == "2026-11-19"
+    # The customer's data is as of the checkout: erp-writer never lets older data overwrite it.
+    assert erp.customer_data_at == datetime(2026, 11, 19, 23, 30, tzinfo=UTC)
     assert (erp.document, erp.stock_point, erp.delivery_state) == (
         "order_then_invoice",
         "HUVUD",
@@ -824,3 +877,138 @@ def test_rules_are_a_frozen_value() -> None:
     assert rules.shipping == "freight"
     assert RULES.shipping == "article"
     assert copy.deepcopy(rules) == rules
+
+
+# --- the shop's rates, its rounding, and its VAT per rate in the ERP --------------------------
+
+
+def zero_decimal_order(*, rate_percent: bool, raw_shipping_tax: str) -> WooOrder:
+    """A NOK shop that keeps no decimals: 2 pairs of socks at 200 and shipping of 39, all at
+    25 %. The shop rounds the shipping's tax of 9.75 to 10."""
+    order = woo_order(
+        total="549",
+        total_tax="110",
+        shipping_total="39",
+        shipping_tax="10",
+        cart_tax="100",
+        discount_total="0",
+        discount_tax="0",
+    )
+    socks = order["line_items"][0]
+    socks.update(
+        quantity=2,
+        subtotal="400",
+        subtotal_tax="100",
+        total="400",
+        total_tax="100",
+        taxes=[{"id": 1, "total": "100", "subtotal": "100"}],
+    )
+    order["line_items"] = [socks]
+    order["shipping_lines"][0].update(
+        total="39", total_tax="10", taxes=[{"id": 1, "total": raw_shipping_tax, "subtotal": ""}]
+    )
+    tax_line = {**order["tax_lines"][0], "tax_total": "100", "shipping_tax_total": "10"}
+    if not rate_percent:
+        del tax_line["rate_percent"]
+    order["tax_lines"] = [tax_line]
+    return decode(order)
+
+
+@pytest.mark.parametrize(
+    ("rate_percent", "raw_shipping_tax"), [(True, "9.75"), (False, "9.75"), (False, "10")]
+)
+def test_zero_decimal_shop_shipping_of_39_at_25_percent(
+    rate_percent: bool, raw_shipping_tax: str
+) -> None:
+    order = zero_decimal_order(rate_percent=rate_percent, raw_shipping_tax=raw_shipping_tax)
+    # 10 / 39 is 25.64 %, but the tax rate is the socks' 25 % and 9.75 rounds to 10 in a shop
+    # without decimals: the order is sent, in Fortnox.
+    erp = map_order("demo", order, FORTNOX)
+    assert [(line.kind, line.vat_percent, line.total) for line in erp.lines] == [
+        ("article", D(25), D(400)),
+        ("shipping", D(25), D(39)),
+        # Fortnox taxes 439 at 25 % as 109.75; 0.98 more makes it the receipt's 110 ...
+        ("rounding", D(25), D("0.98")),
+        # ... and the total stays the 549 the customer paid.
+        ("rounding", D(0), D("-0.98")),
+    ]
+    assert erp.total_vat == D(110)
+    assert erp_document(erp) == receipt(order, {1: D(25)}) == (D(549), {D(25): D(110)})
+
+
+def test_zero_decimal_shop_tax_far_from_its_rate_holds_the_order() -> None:
+    order = woo_order()
+    order["tax_lines"][0]["rate_percent"] = 25
+    order["shipping_lines"][0].update(
+        total="99", total_tax="26", taxes=[{"id": 1, "total": "26", "subtotal": ""}]
+    )
+    assert held(decode(order)) == [
+        'shipping "Posten Norgespakke": tax 26.00 on 99.00 is not the 25 % of MVA, even '
+        "allowing for the shop's rounding to 0.01"
+    ]
+
+
+def test_fifteen_percent_in_a_fortnox_shop_cannot_be_booked() -> None:
+    # Norwegian food VAT: Fortnox has no 15 %, and configuring it would only get the order
+    # refused by Fortnox ("Ogiltig momssats (15)").
+    assert held(sample(), FORTNOX) == [
+        'line 2 "Brunost": VAT rate 15 % cannot be booked in Fortnox, which accepts only '
+        "25, 12, 6, 0 %; no setting changes that: book this order by hand"
+    ]
+    # A rate Fortnox has but the merchant left out points at the config.
+    order = build([Item("Kaffe", "KAFFE-1", 1, "45.00", 2)], currency="SEK", rates=SE_RATES)
+    assert held(order, replace(FORTNOX, vat_rates=(D(25), D(0)))) == [
+        'line 1 "Kaffe": VAT rate 12 % is not configured (configured: 0, 25); Fortnox has it: '
+        "add it to order_mapper.vat_rates and release the order"
+    ]
+
+
+def test_vat_per_rate_is_the_receipts_when_lines_round_up_prices_without_tax() -> None:
+    # Three buttons at 9.90: 2.475 of VAT each, 2.48 on each line of the receipt (7.44);
+    # Fortnox would take 25 % of 29.70 once: 7.43. Coffee at 12 %: 45.00, VAT 5.40 either way.
+    order = build(
+        [Item(f"Knapp {n}", f"KNAPP-{n}", 1, "9.90", 1) for n in range(3)]
+        + [Item("Kaffe", "KAFFE-1", 1, "45.00", 2)],
+        currency="SEK",
+        rates=SE_RATES,
+    )
+    erp = map_order("demo", order, FORTNOX)
+    # 0.04 more at 25 % makes that rate's VAT 7.44; 0.04 less at 12 % leaves its 5.40 as it is
+    # and keeps the total: no row at 0 %.
+    assert [(line.description, line.total) for line in erp.lines[4:]] == [
+        ("Rounding (VAT 25 %)", D("0.04")),
+        ("Rounding (VAT 12 %)", D("-0.04")),
+    ]
+    assert erp_document(erp) == receipt(order, percents(SE_RATES))
+    assert erp_document(erp) == (D("87.54"), {D(25): D("7.44"), D(12): D("5.40")})
+    assert erp.remarks == ""
+
+
+def test_vat_per_rate_is_the_receipts_when_lines_round_up_prices_with_tax() -> None:
+    # Three buttons at 12.38 with VAT: 2.476 each, 2.48 on the receipt (7.44); Fortnox would
+    # take 25/125 of 37.14 once: 7.43. Nothing else to balance with: a rounding row at 0 %.
+    order = build(
+        [Item(f"Knapp {n}", f"KNAPP-{n}", 1, "12.38", 1) for n in range(3)],
+        currency="SEK",
+        rates=SE_RATES,
+        prices_include_tax=True,
+    )
+    erp = map_order("demo", order, FORTNOX)
+    assert [(line.description, line.vat_percent, line.total) for line in erp.lines[3:]] == [
+        ("Rounding (VAT 25 %)", D(25), D("0.04")),
+        ("Rounding", D(0), D("-0.04")),
+    ]
+    assert erp_document(erp) == receipt(order, percents(SE_RATES))
+    assert erp_document(erp) == (D("37.14"), {D(25): D("7.44")})
+    assert erp.remarks == (
+        "Rounding -0.04 at 0 % VAT: the shop's total is not reached by rows at the order's "
+        "VAT rates alone."
+    )
+
+
+def test_tax_lines_that_disagree_with_the_lines_hold_the_order() -> None:
+    order = woo_order()
+    order["tax_lines"][0]["tax_total"] = "50.50"
+    assert held(decode(order)) == [
+        "VAT 25 %: the order's tax lines say 75.25, its lines add up to 74.25"
+    ]

@@ -20,7 +20,7 @@ url = "http://127.0.0.1:8100/"
 
 [order_mapper]
 paid_statuses = ["processing", "completed", "klar-til-sending"]
-vat_rates = ["25", "15", "12", 6, "0", "11.11"]
+vat_rates = ["25", "12", 6, "0"]
 shipping = "freight"
 shipping_article = "FRAKT"
 fee_article = "AVGIFT"
@@ -36,7 +36,6 @@ apply_changes_to_erp = true
 25 = 3001
 "12" = 3002
 "6.00" = 3003
-"11.11" = 3005
 
 [order_mapper.product_accounts]
 "GAVEKORT" = 2420
@@ -52,7 +51,9 @@ def test_defaults_without_a_table() -> None:
     rules = load_rules({"shops": {"demo": {}}})
     assert rules == MappingRules()
     assert rules.paid_statuses == {"processing", "completed"}
-    assert rules.vat_rates == (D(25), D(15), D(12), D(6), D(0))
+    # Every rate the ERP (Fortnox, unless [erp_writer] says otherwise) has.
+    assert rules.vat_rates == (D(25), D(12), D(6), D(0))
+    assert (rules.erp_title, rules.erp_vat_rates) == ("Fortnox", (D(25), D(12), D(6), D(0)))
     assert rules.vat_accounts == {}
     assert rules.product_accounts == {}
     assert rules.shipping == "article"
@@ -73,8 +74,8 @@ def test_the_shipped_config_file_loads() -> None:
 def test_full_table() -> None:
     rules = rules_from(FULL)
     assert rules.paid_statuses == {"processing", "completed", "klar-til-sending"}
-    assert rules.vat_rates == (D(25), D(15), D(12), D(6), D(0), D("11.11"))
-    assert rules.vat_accounts == {D(25): 3001, D(12): 3002, D(6): 3003, D("11.11"): 3005}
+    assert rules.vat_rates == (D(25), D(12), D(6), D(0))
+    assert rules.vat_accounts == {D(25): 3001, D(12): 3002, D(6): 3003}
     assert rules.product_accounts == {"GAVEKORT": 2420, "ULL.SOKK": 3010}
     assert rules.shipping == "freight"
     assert (rules.fee_article, rules.rounding_article) == ("AVGIFT", "ORESAVR")
@@ -86,8 +87,8 @@ def test_full_table() -> None:
     # Accounts: the product's own first, then its rate's, else none.
     assert rules.account_for("GAVEKORT", D(25)) == 2420
     assert rules.account_for("OTHER", D("25.00")) == 3001
-    assert rules.account_for(None, D(15)) is None
-    assert rules.configured_rate(D("11.110")) == D("11.11")
+    assert rules.account_for(None, D(0)) is None
+    assert rules.configured_rate(D("6.000")) == D(6)
 
 
 def test_whole_number_tolerance_is_exact() -> None:
@@ -116,6 +117,15 @@ def test_whole_number_tolerance_is_exact() -> None:
             "order_mapper.vat_rates: a VAT rate must be between 0 and 100",
         ),
         ('vat_rates = ["25", "25.0"]', "order_mapper.vat_rates lists 25 % twice"),
+        (
+            'vat_rates = ["25", "15", "12", "6", "0"]',
+            r"order_mapper.vat_rates: 15 % is not a VAT rate Fortnox has \(Fortnox accepts "
+            r"25, 12, 6, 0\)",
+        ),
+        (
+            '[erp_writer]\nerp = "visma"',
+            "erp_writer.erp: 'visma' is not an ERP Ordreflyt knows \\(known: fortnox\\)",
+        ),
         ("vat_rates = [true]", "order_mapper.vat_rates: a VAT rate is a percent"),
         ('shipping = "post"', 'order_mapper.shipping must be one of "article", "freight"'),
         ("shipping_article = 7", "order_mapper.shipping_article must be a string"),
@@ -144,7 +154,7 @@ def test_whole_number_tolerance_is_exact() -> None:
         ('vat_accounts = "3001"', r"\[order_mapper.vat_accounts\] must be a table"),
         (
             "[order_mapper.vat_accounts]\n17 = 3001",
-            r"order_mapper.vat_accounts.17: 17 % is not in order_mapper.vat_rates \(0, 6, 12, 15, 25\)",
+            r"order_mapper.vat_accounts.17: 17 % is not in order_mapper.vat_rates \(0, 6, 12, 25\)",
         ),
         (
             '[order_mapper.vat_accounts]\n"25" = "3001"',

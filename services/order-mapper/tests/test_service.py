@@ -29,7 +29,7 @@ from ordreflyt_contracts import (
 from ordreflyt_order_mapper.app import SPEC
 from ordreflyt_runtime.topology import EVENTS_EXCHANGE
 from ordreflyt_testkit.helpers import declare_tap, drain_queue, wait_for
-from ordreflyt_testkit.samples import woo_order
+from ordreflyt_testkit.samples import swedish_woo_order
 from ordreflyt_testkit.service_harness import ServiceUnderTest, running_service, settings_for
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ async def mapper(
     database_url: str,
     channel: AbstractChannel,
     tmp_path: Path,
-    rates: str = '"25", "15"',
+    rates: str = '"25", "12"',
     apply: str = "false",
 ) -> AsyncIterator[ServiceUnderTest]:
     config = tmp_path / f"mapper-{uuid.uuid4().hex[:4]}.toml"
@@ -104,9 +104,9 @@ async def test_paid_order_is_sent_once_and_repeats_are_recorded(
     amqp_url: str, database_url: str, channel: AbstractChannel, tmp_path: Path, fresh: None
 ) -> None:
     async with mapper(amqp_url, database_url, channel, tmp_path) as svc:
-        pending = woo_order(11, status="pending", modified="2026-11-20T10:00:00")
+        pending = swedish_woo_order(11, status="pending", modified="2026-11-20T10:00:00")
         await send(channel, pending)
-        paid = woo_order(11, modified="2026-11-20T10:15:00")
+        paid = swedish_woo_order(11, modified="2026-11-20T10:15:00")
         await send(channel, paid)
         await send(channel, paid)  # the same state again, as a new message
         sent = await wait_for(lambda: requests(svc), what="the ERP request")
@@ -129,10 +129,10 @@ async def test_held_order_is_listed_with_its_reason_and_sent_when_fixed_in_the_s
     amqp_url: str, database_url: str, channel: AbstractChannel, tmp_path: Path, fresh: None
 ) -> None:
     async with mapper(amqp_url, database_url, channel, tmp_path) as svc:
-        broken = woo_order(12, modified="2026-11-20T10:15:00")
+        broken = swedish_woo_order(12, modified="2026-11-20T10:15:00")
         broken["line_items"][0]["sku"] = ""
         await send(channel, broken)
-        await send(channel, woo_order(13))  # another order is not blocked by the held one
+        await send(channel, swedish_woo_order(13))  # another order is not blocked by the held one
 
         async def holds() -> list[Any]:
             async with svc.client.get("/holds") as r:
@@ -140,7 +140,7 @@ async def test_held_order_is_listed_with_its_reason_and_sent_when_fixed_in_the_s
 
         held = await wait_for(holds, what="the hold")
         assert [(h["order_id"], h["reasons"]) for h in held] == [
-            ("12", ['line 1 "Ullsokker": no SKU'])
+            ("12", ['line 1 "Ullsockor": no SKU'])
         ]
         assert [
             e.shop_order_id for e in await wait_for(lambda: requests(svc), what="order 13")
@@ -148,8 +148,8 @@ async def test_held_order_is_listed_with_its_reason_and_sent_when_fixed_in_the_s
 
         async with svc.client.post("/holds/demo/12/release") as r:
             assert r.status == 409
-            assert (await r.json())["reasons"] == ['line 1 "Ullsokker": no SKU']
-        fixed = woo_order(12, modified="2026-11-20T11:00:00")
+            assert (await r.json())["reasons"] == ['line 1 "Ullsockor": no SKU']
+        fixed = swedish_woo_order(12, modified="2026-11-20T11:00:00")
         await send(channel, fixed)
         assert [
             e.shop_order_id for e in await wait_for(lambda: requests(svc), what="the fixed order")
@@ -161,10 +161,13 @@ async def test_release_after_a_config_fix_sends_the_held_order(
     amqp_url: str, database_url: str, channel: AbstractChannel, tmp_path: Path, fresh: None
 ) -> None:
     async with mapper(amqp_url, database_url, channel, tmp_path, rates='"25"') as svc:
-        await send(channel, woo_order(14))  # has a 15 % line
+        await send(channel, swedish_woo_order(14))  # has a 12 % line
         await wait_for(lambda: _held(svc, 14), what="the hold")
-        assert "VAT rate 15 % is not configured" in (await order_row(svc, 14))["held_reasons"][0]
-    async with mapper(amqp_url, database_url, channel, tmp_path, rates='"25", "15"') as svc:
+        assert (await order_row(svc, 14))["held_reasons"] == [
+            'line 2 "Knäckebröd": VAT rate 12 % is not configured (configured: 25); Fortnox '
+            "has it: add it to order_mapper.vat_rates and release the order"
+        ]
+    async with mapper(amqp_url, database_url, channel, tmp_path, rates='"25", "12"') as svc:
         async with svc.client.post("/holds/demo/14/release") as r:
             assert (r.status, await r.json()) == (200, {"status": "sent"})
         sent = await wait_for(lambda: requests(svc), what="the released order")
@@ -182,13 +185,13 @@ async def test_change_after_transfer_is_recorded_and_sent_only_when_enabled(
     amqp_url: str, database_url: str, channel: AbstractChannel, tmp_path: Path, fresh: None
 ) -> None:
     async with mapper(amqp_url, database_url, channel, tmp_path) as svc:
-        original = woo_order(15)
+        original = swedish_woo_order(15)
         await send(channel, original)
         await wait_for(lambda: requests(svc), what="the first transfer")
         await send(channel, _with_note(original, "2026-11-21T09:00:00"))
         await wait_for(lambda: _changed(svc, 15), what="changed after transfer")
         assert await requests(svc) == []
-        older = woo_order(15, status="processing", modified="2026-11-19T08:00:00")
+        older = swedish_woo_order(15, status="processing", modified="2026-11-19T08:00:00")
         await send(channel, older)  # an older state arriving late changes nothing
         await wait_for(lambda: _stale_ignored(svc), what="stale state handled")
     async with mapper(amqp_url, database_url, channel, tmp_path, apply="true") as svc:

@@ -8,7 +8,7 @@ compute for it: `quantity * unit_price - discount`, rounded to the currency's mi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -76,3 +76,6 @@ class ErpOrder(msgspec.Struct, frozen=True, kw_only=True):
     coupons: list[str] = []
     customer_note: str = ""
     remarks: str = ""
+    # When the shop took the customer data (the order's creation, UTC): an ERP customer written
+    # from newer data is not overwritten by this order's. None in payloads from before it.
+    customer_data_at: datetime | None = None

@@ -5,7 +5,8 @@ Rules, kept simple and written down so tests of the pipeline can predict the num
   `DiscountType` PERCENT the discount is a percentage of the row; with AMOUNT it is an amount
   off the whole row.
 - Prices, row totals and Freight are VAT-inclusive when the document has `VATIncluded`.
-- VAT is computed per VAT rate over the sum of that rate's rows, rounded to öre, then added up.
+- VAT is computed per VAT rate over the sum of that rate's rows, rounded to öre, then added up
+  (`vat_by_rate` keeps the figure per rate: what the VAT report books).
 - Freight carries the highest VAT rate among the rows (25 % when there are no rows): Fortnox
   has no field for the freight's own rate, and in a shop the shipping follows the goods.
 - Total is rounded to öre only; the öre rounding to whole kronor (`RoundOff`) is not applied.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 ZERO = Decimal(0)
@@ -41,6 +42,8 @@ class DocumentTotals:
     net: Decimal
     vat: Decimal
     total: Decimal
+    # VAT per rate, as the document's VAT report and bookkeeping split it (every rate with rows).
+    vat_by_rate: dict[Decimal, Decimal] = field(default_factory=dict)
 
 
 def freight_vat_rate(row_rates: Iterable[Decimal]) -> Decimal:
@@ -57,10 +60,19 @@ def document_totals(
     if freight:
         by_rate[freight_vat_rate(by_rate)] += freight
     amounts = sum(by_rate.values(), ZERO)
+    # VAT is taken out of VAT-inclusive amounts, added to net ones.
+    vat_by_rate = {
+        rate: round_money(base * rate / (HUNDRED + rate if vat_included else HUNDRED))
+        for rate, base in by_rate.items()
+    }
+    vat = sum(vat_by_rate.values(), ZERO)
     if vat_included:
-        vat = sum(
-            (round_money(base * rate / (HUNDRED + rate)) for rate, base in by_rate.items()), ZERO
+        return DocumentTotals(
+            net=round_money(amounts - vat),
+            vat=vat,
+            total=round_money(amounts),
+            vat_by_rate=vat_by_rate,
         )
-        return DocumentTotals(net=round_money(amounts - vat), vat=vat, total=round_money(amounts))
-    vat = sum((round_money(base * rate / HUNDRED) for rate, base in by_rate.items()), ZERO)
-    return DocumentTotals(net=round_money(amounts), vat=vat, total=round_money(amounts + vat))
+    return DocumentTotals(
+        net=round_money(amounts), vat=vat, total=round_money(amounts + vat), vat_by_rate=vat_by_rate
+    )

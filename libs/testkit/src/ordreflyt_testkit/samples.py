@@ -6,7 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
+
+import msgspec
+
+from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpLine, ErpOrder
 
 # The webhook secrets test configs give the shop `demo`.
 WEBHOOK_SECRET = "current-secret"
@@ -148,6 +154,68 @@ def woo_order(
     }
     order.update(overrides)
     return order
+
+
+def swedish_woo_order(
+    order_id: int = 1001,
+    status: str = "processing",
+    modified: str = "2026-11-20T10:15:00",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The sample order from a Swedish shop, in SEK: the socks at 25 %, crispbread at 12 % (a
+    rate Fortnox has, unlike Norway's 15 % on food), taxed shipping; totals add up."""
+    order = woo_order(order_id, status, modified, currency="SEK")
+    for address in (order["billing"], order["shipping"]):
+        address.update(country="SE", city="Göteborg", postcode="41101")
+    socks, bread = order["line_items"]
+    socks.update(name="Ullsockor")
+    bread.update(
+        name="Knäckebröd",
+        sku="KNACKE-250",
+        subtotal_tax="15.00",
+        total_tax="15.00",
+        taxes=[{"id": 2, "total": "15", "subtotal": "15"}],
+    )
+    standard, reduced = order["tax_lines"]
+    standard.update(rate_code="SE-MOMS-1", label="Moms")
+    reduced.update(rate_code="SE-MOMS-2", label="Moms", rate_percent=12, tax_total="15.00")
+    order.update(cart_tax="64.50", total_tax="89.25", total="511.25")
+    order.update(overrides)
+    return order
+
+
+def erp_order_sample(
+    reference: str = "demo-1001", *, article: str | None = None, **changes: Any
+) -> ErpOrder:
+    """A mapped order for erp-writer tests: Anna's coffee, 2 x 49.90 at 12 % (optionally as
+    `article`), which Fortnox makes 111.78 with VAT 11.98; `changes` replaces fields."""
+    shop_id, _, order_id = reference.rpartition("-")
+    order = ErpOrder(
+        shop_id=shop_id,
+        shop_order_id=order_id,
+        order_number=order_id,
+        external_reference=reference,
+        order_date=date(2026, 11, 20),
+        currency="SEK",
+        vat_included=False,
+        customer=ErpCustomer(
+            email="a@example.se", kind="private", name="Anna Ek", address=ErpAddress(city="Lund")
+        ),
+        lines=[
+            ErpLine(
+                kind="article",
+                description="Kaffe",
+                quantity=Decimal(2),
+                unit_price=Decimal("49.90"),
+                vat_percent=Decimal(12),
+                total=Decimal("99.80"),
+                article_number=article,
+            )
+        ],
+        total=Decimal("111.78"),
+        total_vat=Decimal("11.98"),
+    )
+    return msgspec.structs.replace(order, **changes)
 
 
 def woo_body(order: dict[str, Any]) -> bytes:

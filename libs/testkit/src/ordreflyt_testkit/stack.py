@@ -2,7 +2,8 @@
 and Fortnox, intake, order-mapper and erp-writer (and stock-syncer with `stock=True`, its
 `[stock]` table from `stock_extra`; fulfillment-listener with `fulfillment=True`, its
 `[fulfillment]` table from `fulfillment_extra`), on free ports, each stack with its own
-database, sharing the test broker (its queues are removed when the stack stops)."""
+database, sharing the test broker (its queues are removed when the stack stops). The shop is
+`demo`; `extra_shops` adds more, each a sandbox shop of its own."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ DEFAULT_CONFIG = """
 url = "{woo_url}/"
 webhook_secret = "{secret}"
 webhook_url = "{intake_url}/webhooks/woocommerce/demo"
-
+{shop_extra}
+{extra_shops}
 [intake]
 {intake_extra}
 
@@ -45,6 +47,20 @@ rounding_article = ""
 erp = "fortnox"
 {erp_writer_extra}
 """
+
+
+@dataclass(frozen=True)
+class ExtraShop:
+    """Another sandbox shop in the stack: its own WooCommerce process (port key
+    `woo-<shop_id>`), sending its webhooks to intake as shop `shop_id`."""
+
+    shop_id: str
+    config: str = ""  # more of its `[shops.<id>]` table, e.g. 'locale = "nb"'
+    woo_args: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"woo-{self.shop_id}"
 
 
 @dataclass
@@ -64,6 +80,14 @@ class Stack:
             http.get(self.url(name) + path) as r,
         ):
             return await r.json()
+
+    async def found(self, name: str, path: str) -> Any:
+        """The JSON answer of a GET, or None while it is not 200 (not there yet)."""
+        async with (
+            aiohttp.ClientSession(headers=AUTH_HEADERS) as http,
+            http.get(self.url(name) + path) as r,
+        ):
+            return await r.json() if r.status == 200 else None
 
     async def text(self, name: str, path: str) -> str:
         async with (
@@ -163,9 +187,12 @@ async def running_stack(
     stock_extra: str = "",
     fulfillment: bool = False,
     fulfillment_extra: str = "",
+    shop_extra: str = "",
+    extra_shops: tuple[ExtraShop, ...] = (),
 ) -> AsyncIterator[Stack]:
     """`fulfillment=True` also starts fulfillment-listener (port key "fulfillment-listener"),
-    its `[fulfillment]` table from `fulfillment_extra`."""
+    its `[fulfillment]` table from `fulfillment_extra`. `shop_extra` adds to the `demo` shop's
+    table; `extra_shops` are started beside it."""
     name = f"ordreflyt_e2e_{uuid.uuid4().hex[:8]}"
     database_url = base_database_url.rsplit("/", 1)[0] + "/" + name
     stack = Stack(amqp_url=amqp_url, database_url=database_url, log_dir=log_dir)
@@ -177,6 +204,7 @@ async def running_stack(
         *(f"erp-writer-{i}" for i in range(erp_writers)),
         *(("stock-syncer",) if stock else ()),
         *(("fulfillment-listener",) if fulfillment else ()),
+        *(shop.key for shop in extra_shops),
     )
     stack.ports.update(zip(keys, free_ports(len(keys)), strict=True))
     config = log_dir / "ordreflyt.toml"
@@ -188,6 +216,12 @@ async def running_stack(
             secret=E2E_SECRET,
             order_mapper_extra=order_mapper_extra,
             erp_writer_extra=erp_writer_extra,
+            shop_extra=shop_extra,
+            extra_shops="".join(
+                f'\n[shops.{shop.shop_id}]\nurl = "{stack.url(shop.key)}/"\n'
+                f'webhook_secret = "{E2E_SECRET}"\n{shop.config}\n'
+                for shop in extra_shops
+            ),
         )
         + (f"\n[stock]\n{stock_extra}\n" if stock else "")
         + (f"\n[fulfillment]\n{fulfillment_extra}\n" if fulfillment else "")
@@ -227,19 +261,23 @@ async def running_stack(
             await _start(
                 proc("fulfillment-listener", "ordreflyt-fulfillment-listener"), "/readyz", stack
             )
-        woo = proc("woo", "ordreflyt-sandbox-woocommerce")
-        woo.argv += [
-            "--port",
-            str(stack.ports["woo"]),
-            "--shop-url",
-            stack.url("woo") + "/",
-            "--webhook-url",
-            stack.url("intake") + "/webhooks/woocommerce/demo",
-            "--webhook-secret",
-            E2E_SECRET,
-            *woo_args,
-        ]
-        await _start(woo, "/_sandbox/state")
+        for key, shop_id, args in (
+            ("woo", "demo", woo_args),
+            *((shop.key, shop.shop_id, shop.woo_args) for shop in extra_shops),
+        ):
+            woo = proc(key, "ordreflyt-sandbox-woocommerce")
+            woo.argv += [
+                "--port",
+                str(stack.ports[key]),
+                "--shop-url",
+                stack.url(key) + "/",
+                "--webhook-url",
+                stack.url("intake") + f"/webhooks/woocommerce/{shop_id}",
+                "--webhook-secret",
+                E2E_SECRET,
+                *args,
+            ]
+            await _start(woo, "/_sandbox/state")
         if stock:
             # After the shop: its first pass reads the shop.
             await _start(proc("stock-syncer", "ordreflyt-stock-syncer"), "/readyz", stack)

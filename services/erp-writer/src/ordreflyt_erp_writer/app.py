@@ -29,6 +29,7 @@ from ordreflyt_contracts import ErpOrderRequested, decode_event
 from ordreflyt_erp import ErpMetrics
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
 from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
+from ordreflyt_erp_writer.customers import CUSTOMER_DATA_MIGRATION
 from ordreflyt_erp_writer.handlers import (
     LOCK_AND_READ_MIGRATION,
     MIGRATION,
@@ -185,7 +186,7 @@ def setup(runtime: Runtime, app: web.Application) -> None:
 SPEC = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
-    migrations=(MIGRATION, LOCK_AND_READ_MIGRATION),
+    migrations=(MIGRATION, LOCK_AND_READ_MIGRATION, CUSTOMER_DATA_MIGRATION),
     consumes=QUEUE,
     setup=setup,
     on_scrape=(_scrape,),

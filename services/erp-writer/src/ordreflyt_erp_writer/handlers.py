@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -42,7 +43,10 @@ from ordreflyt_contracts import (
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
 from ordreflyt_erp import ErpAmbiguous, ErpUnavailable
 from ordreflyt_erp_writer.adapters.base import ErpAdapter, ErpDocument, ErpRejected
+from ordreflyt_erp_writer.checks import check_totals
+from ordreflyt_erp_writer.customers import is_older, record_written_at, written_at
 from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.db import DbConn
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +179,8 @@ class _Known:
     customer_fingerprint: str | None
     # The customer as the ERP has it after this handler, to remember (None: nothing new).
     remember: tuple[str, str] | None = None
+    # When the shop took the data the remembered customer was last written from.
+    customer_written_at: datetime | None = None
 
 
 class ErpWriter:
@@ -218,6 +224,7 @@ class ErpWriter:
             log.info("already in the ERP as %s %s; nothing written", link.kind, link.number)
             return
         known = _Known(row["attempted"], row["known_customer"], row["known_fingerprint"])
+        await self._read_customer_age(conn, order, known)
         try:
             document, adopted = await self._write(order, known)
         except ErpRejected as rejected:
@@ -249,6 +256,7 @@ class ErpWriter:
             *remember,
             *ctx.outbox_row(created),
         )
+        await self._record_customer_age(conn, order, known)
         log.info(
             "%s %s %s in %s",
             "adopted" if adopted else "created",
@@ -261,6 +269,7 @@ class ErpWriter:
         if known.attempted:
             found = await self.adapter.find_document(order)
             if found is not None:
+                check_totals(self.adapter.name, order, found)
                 return await self.adapter.complete_document(order, found), True
         else:
             await self._side_pool.execute(
@@ -268,7 +277,7 @@ class ErpWriter:
                 order.shop_id,
                 order.shop_order_id,
             )
-        customer_number = await self._customer(order.customer, known)
+        customer_number = await self._customer(order.customer, known, order.customer_data_at)
         try:
             document = await self._create_document(order, customer_number)
         except ErpRejected as rejected:
@@ -279,9 +288,12 @@ class ErpWriter:
             created = await self.adapter.create_missing_articles(order)
             log.warning("created missing articles %s", created)
             document = await self._create_document(order, customer_number)
-        if isinstance(document, _Adopted):
-            return await self.adapter.complete_document(order, document.document), True
-        return await self.adapter.complete_document(order, document), False
+        adopted = isinstance(document, _Adopted)
+        written = document.document if isinstance(document, _Adopted) else document
+        # The ERP's own totals in its answer: a document that does not show what the customer
+        # paid is parked (before it is invoiced), never taken as done.
+        check_totals(self.adapter.name, order, written)
+        return await self.adapter.complete_document(order, written), adopted
 
     async def _create_document(
         self, order: ErpOrder, customer_number: str
@@ -314,15 +326,27 @@ class ErpWriter:
             log.warning("the customer create failed ambiguously but the ERP has it: %s", found)
             return found
 
-    async def _customer(self, customer: ErpCustomer, known: _Known) -> str:
+    async def _customer(
+        self, customer: ErpCustomer, known: _Known, data_at: datetime | None
+    ) -> str:
         """The customer's ERP number: remembered, found by e-mail, or created. A customer the
-        ERP has in another state than this order's is updated; `known.remember` is set to what
-        is to be remembered once the handler's transaction commits."""
+        ERP has in another state than this order's is updated, unless it was written from
+        newer shop data than this order's (`data_at`); `known.remember` is set to what is to be
+        remembered once the handler's transaction commits."""
         fingerprint = customer_fingerprint(customer)
         if known.customer_number is not None and known.customer_fingerprint == fingerprint:
             return known.customer_number
         if known.customer_number is not None:
             number = known.customer_number
+            if is_older(data_at, known.customer_written_at):
+                log.info(
+                    "customer %s not updated: it was written from newer shop data (%s) than "
+                    "this order's (%s)",
+                    number,
+                    known.customer_written_at,
+                    data_at,
+                )
+                return number
             await self.adapter.update_customer(number, customer)
         else:
             found = await self.adapter.find_customer(customer.email)
@@ -333,6 +357,22 @@ class ErpWriter:
                 number = await self._create_customer(customer)
         known.remember = (number, fingerprint)
         return number
+
+    async def _read_customer_age(self, conn: DbConn, order: ErpOrder, known: _Known) -> None:
+        """When a remembered customer is about to be updated, how old its data is."""
+        if known.customer_number is not None and known.customer_fingerprint != (
+            customer_fingerprint(order.customer)
+        ):
+            known.customer_written_at = await written_at(
+                conn, self.adapter.name, order.customer.email
+            )
+
+    async def _record_customer_age(self, conn: DbConn, order: ErpOrder, known: _Known) -> None:
+        """After the customer was created or updated from this order: its data's time."""
+        if known.remember is not None:
+            await record_written_at(
+                conn, self.adapter.name, order.customer.email, order.customer_data_at
+            )
 
     async def _update(
         self, ctx: HandlerContext, order: ErpOrder, document: ErpDocument | None
@@ -373,6 +413,7 @@ class ErpWriter:
             await ctx.conn.execute(
                 _REMEMBER_CUSTOMER, self.adapter.name, order.customer.email, *known.remember
             )
+            await self._record_customer_age(ctx.conn, order, known)
         await ctx.conn.execute(
             "INSERT INTO parked (shop_id, order_id, erp, code, message, request) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (shop_id, order_id) DO UPDATE SET code = $4, message = $5, request = $6, parked_at = now()",

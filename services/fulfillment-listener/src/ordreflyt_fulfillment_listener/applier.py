@@ -251,7 +251,9 @@ class Applier:
                 for n in existing or []
             )
         else:
-            note = render_note(effect, self._config, product_names(shop_order))
+            # In the shop's language (configured, else the one of the order's currency).
+            templates = self._config.templates_for(shop_id, str(shop_order.get("currency") or ""))
+            note = render_note(effect, self._config, product_names(shop_order), templates)
             await self._pool.execute(
                 "UPDATE effects SET note = $2, updated_at = now() WHERE seq = $1", seq, note
             )

@@ -15,9 +15,14 @@ wrong setting stops the service at start. Keys and defaults:
     tracking_meta_key = "_wc_shipment_tracking_items"  # order meta for tracking plugins; "" = none
     push_secret = ""                   # signs POST /shipments/{shop}; FULFILLMENT_PUSH_SECRET wins
     push_max_body_bytes = 65536        # larger pushes get 413
-    note_shipped = "..."               # customer note for a delivery that completes the order
-    note_partial = "..."               # customer note for a partial delivery
+    note_shipped = "..."               # one text for every language: a delivery that completes
+    note_partial = "..."               # the order / a partial delivery (unset: per language)
     terminal_statuses = ["cancelled", "refunded", "failed", "trash"]  # never changed
+
+    [fulfillment.templates.sv]         # the customer notes in one language (see `locales`):
+    shipped = "Din beställning har skickats.\n{lines}\n{tracking}"
+    partial = "..."                    # built in: nb, sv, da, en; any other locale may be added
+    tracking_label = "Spårning"        # a parcel whose carrier is not known
 
     [fulfillment.carriers]             # tracking link per carrier; {number} is the tracking number
     postnord = "https://tracking.postnord.com/tracking.html?id={number}"
@@ -32,7 +37,8 @@ wrong setting stops the service at start. Keys and defaults:
     completed = 3
 
 Note templates take `{lines}` (what was sent, one line each) and `{tracking}` (the parcels with
-their links). `[order_mapper]` is read too: `paid_statuses` (the statuses an order has when it
+their links). Each shop's notes are in its language: `locale` (or `country`) in `[shops.<id>]`,
+else the order's currency (see `locales`). `[order_mapper]` is read too: `paid_statuses` (the statuses an order has when it
 reaches the ERP) and `delivery_state` (with "delivery", Fortnox delivers every order in full when
 it is created, so delivered quantities alone do not mean a shipment).
 
@@ -45,11 +51,19 @@ import os
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ordreflyt_fulfillment_listener.locales import (
+    BUILT_IN,
+    DEFAULT_LOCALE,
+    LOCALE_BY_COUNTRY,
+    NoteTemplates,
+    locale_for_currency,
+    locale_key,
+)
 from ordreflyt_runtime.settings import SettingsError
 
 TABLE = "fulfillment"
@@ -79,11 +93,8 @@ DEFAULT_STATUS_RANK: dict[str, int] = {
 DEFAULT_TERMINAL = ("cancelled", "refunded", "failed", "trash")
 DEFAULT_PAID_STATUSES = ("processing", "completed")
 
-DEFAULT_NOTE_SHIPPED = "Your order has been shipped.\n{lines}\n{tracking}"
-DEFAULT_NOTE_PARTIAL = (
-    "Part of your order has been shipped; the rest follows when it ships.\n{lines}\n{tracking}"
-)
 NOTE_PLACEHOLDERS = frozenset({"lines", "tracking"})
+TEMPLATE_KEYS = ("shipped", "partial", "tracking_label")
 
 KNOWN_KEYS = frozenset(
     {
@@ -100,6 +111,7 @@ KNOWN_KEYS = frozenset(
         "push_max_body_bytes",
         "note_shipped",
         "note_partial",
+        "templates",
         "terminal_statuses",
         "carriers",
         "status_rank",
@@ -122,8 +134,9 @@ class FulfillmentConfig:
     tracking_meta_key: str = "_wc_shipment_tracking_items"
     push_secrets: tuple[bytes, ...] = ()
     push_max_body_bytes: int = 65536
-    note_shipped: str = DEFAULT_NOTE_SHIPPED
-    note_partial: str = DEFAULT_NOTE_PARTIAL
+    # The customer notes per language, and each shop's language (see `locales`).
+    templates: Mapping[str, NoteTemplates] = field(default_factory=lambda: dict(BUILT_IN))
+    shop_locales: Mapping[str, str] = field(default_factory=dict)
     carriers: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CARRIERS))
     status_rank: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_STATUS_RANK))
     terminal_statuses: frozenset[str] = frozenset(DEFAULT_TERMINAL)
@@ -137,6 +150,11 @@ class FulfillmentConfig:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.erp_timezone)
+
+    def templates_for(self, shop_id: str, currency: str = "") -> NoteTemplates:
+        """The notes in the shop's language: configured, else the one of the order currency."""
+        locale = self.shop_locales.get(shop_id) or locale_for_currency(currency)
+        return self.templates.get(locale) or self.templates[DEFAULT_LOCALE]
 
 
 def _name(key: str) -> str:
@@ -178,19 +196,80 @@ def _status(table: Mapping[str, Any], key: str, default: str) -> str:
     return value.removeprefix("wc-")
 
 
-def _template(table: Mapping[str, Any], key: str, default: str) -> str:
-    value = _text(table, key, default)
+def _template(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(f"{where} must be a string, got {value!r}")
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
     except ValueError as exc:
-        raise SettingsError(f"{_name(key)} is not a valid template: {exc}") from None
+        raise SettingsError(f"{where} is not a valid template: {exc}") from None
     unknown = names - NOTE_PLACEHOLDERS
     if unknown:
         raise SettingsError(
-            f"{_name(key)} uses unknown placeholders {sorted(unknown)}; "
-            f"allowed: {{lines}}, {{tracking}}"
+            f"{where} uses unknown placeholders {sorted(unknown)}; allowed: {{lines}}, {{tracking}}"
         )
     return value
+
+
+def _templates(table: Mapping[str, Any]) -> dict[str, NoteTemplates]:
+    """The built-in notes, `note_shipped` / `note_partial` for every language when set, then
+    each `[fulfillment.templates.<locale>]` over its language (a new one starts from English)."""
+    templates = dict(BUILT_IN)
+    common = {
+        field_name: _template(table[key], _name(key))
+        for key, field_name in (("note_shipped", "shipped"), ("note_partial", "partial"))
+        if key in table
+    }
+    if common:
+        templates = {locale: replace(t, **common) for locale, t in templates.items()}
+    raw = table.get("templates", {})
+    if not isinstance(raw, dict):
+        raise SettingsError(f"[{_name('templates')}] must be a table of [templates.<locale>]")
+    for name, values in raw.items():
+        where = f"{_name('templates')}.{name}"
+        locale = locale_key(str(name))
+        if not locale.isalpha() or not isinstance(values, dict):
+            raise SettingsError(f"[{where}] must be a table named by a locale such as sv or nb")
+        unknown = sorted(set(values) - set(TEMPLATE_KEYS))
+        if unknown:
+            raise SettingsError(
+                f"{where}.{unknown[0]} is not a known setting (known: {', '.join(TEMPLATE_KEYS)})"
+            )
+        base = templates.get(locale, templates[DEFAULT_LOCALE])
+        changes = {key: values[key] for key in TEMPLATE_KEYS if key in values}
+        for key in ("shipped", "partial"):
+            if key in changes:
+                _template(changes[key], f"{where}.{key}")
+        label = changes.get("tracking_label", base.tracking_label)
+        if not isinstance(label, str):
+            raise SettingsError(f"{where}.tracking_label must be a string, got {label!r}")
+        templates[locale] = replace(base, **changes)
+    return templates
+
+
+def _shop_locales(doc: Mapping[str, Any], templates: Mapping[str, NoteTemplates]) -> dict[str, str]:
+    """Each shop's language from `[shops.<id>]`: `locale`, else that of its `country`."""
+    shops = doc.get("shops", {})
+    locales: dict[str, str] = {}
+    for shop_id, table in shops.items() if isinstance(shops, dict) else ():
+        if not isinstance(table, dict):
+            continue
+        locale, country = table.get("locale"), table.get("country")
+        if locale is not None:
+            if not isinstance(locale, str) or locale_key(locale) not in templates:
+                raise SettingsError(
+                    f"shops.{shop_id}.locale: no notes for {locale!r}; known: "
+                    f"{', '.join(sorted(templates))} (add [fulfillment.templates.<locale>])"
+                )
+            locales[shop_id] = locale_key(locale)
+        elif country is not None:
+            if not isinstance(country, str) or len(country.strip()) != 2:
+                raise SettingsError(
+                    f'shops.{shop_id}.country must be a two-letter country code like "SE", '
+                    f"got {country!r}"
+                )
+            locales[shop_id] = LOCALE_BY_COUNTRY.get(country.strip().upper(), DEFAULT_LOCALE)
+    return locales
 
 
 def carrier_key(name: str) -> str:
@@ -282,6 +361,7 @@ def load_config(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
     meta_key = _text(table, "tracking_meta_key", "_wc_shipment_tracking_items").strip()
     rank = _status_rank(table)
     terminal = _statuses(table, "terminal_statuses", DEFAULT_TERMINAL)
+    templates = _templates(table)
     config = FulfillmentConfig(
         poll_interval=_number(table, "poll_interval", 60.0, minimum=0.1),
         overlap_minutes=_whole(table, "overlap_minutes", 2, minimum=1, maximum=24 * 60),
@@ -296,8 +376,8 @@ def load_config(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
         push_max_body_bytes=_whole(
             table, "push_max_body_bytes", 65536, minimum=1024, maximum=10 * 1024 * 1024
         ),
-        note_shipped=_template(table, "note_shipped", DEFAULT_NOTE_SHIPPED),
-        note_partial=_template(table, "note_partial", DEFAULT_NOTE_PARTIAL),
+        templates=templates,
+        shop_locales=_shop_locales(doc, templates),
         carriers=_carriers(table),
         status_rank=rank,
         terminal_statuses=terminal,

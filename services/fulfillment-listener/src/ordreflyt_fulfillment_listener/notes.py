@@ -3,8 +3,9 @@
 - Tracking links: the parcel's own URL when the sender gave one, else the carrier's template
   from `[fulfillment.carriers]` (matched by name: exactly, then by the longest configured name
   the carrier's name starts with or contains, so "DHL Freight" uses `dhl`), else `default`.
-- The order note: the configured template with `{lines}` (one line per article sent, with the
-  shop's product name) and `{tracking}` (one line per parcel with its link).
+- The order note: the template of the shop's language (`locales`) with `{lines}` (one line
+  per article sent, with the shop's product name) and `{tracking}` (one line per parcel with
+  its link).
 - The tracking meta, in the format of the WooCommerce Shipment Tracking plugin, which Advanced
   Shipment Tracking and others read too: a list of `{tracking_provider,
   custom_tracking_provider, custom_tracking_link, tracking_number, date_shipped, tracking_id}`.
@@ -28,6 +29,7 @@ from urllib.parse import quote
 
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig, carrier_key
 from ordreflyt_fulfillment_listener.effects import Effect, Parcel, quantity_text
+from ordreflyt_fulfillment_listener.locales import DEFAULT_LOCALE, NoteTemplates
 
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -62,8 +64,15 @@ def _line_text(article: str, quantity: Decimal, names: Mapping[str, str]) -> str
     return f"{quantity_text(quantity)} x {html.escape(label, quote=False)}"
 
 
-def render_note(effect: Effect, config: FulfillmentConfig, names: Mapping[str, str]) -> str:
-    """The note for a shipment effect (`names`: SKU -> product name from the shop order)."""
+def render_note(
+    effect: Effect,
+    config: FulfillmentConfig,
+    names: Mapping[str, str],
+    templates: NoteTemplates | None = None,
+) -> str:
+    """The note for a shipment effect (`names`: SKU -> product name from the shop order), in
+    the language of `templates` (default: English)."""
+    templates = templates or config.templates[DEFAULT_LOCALE]
     lines = "\n".join(
         _line_text(article, quantity, names) for article, quantity in sorted(effect.lines.items())
     )
@@ -72,9 +81,9 @@ def render_note(effect: Effect, config: FulfillmentConfig, names: Mapping[str, s
         number = html.escape(parcel.tracking_number)
         url = tracking_url(parcel, config.carriers)
         shown = f'<a href="{html.escape(url)}">{number}</a>' if url else number
-        carrier = html.escape(parcel.carrier) if parcel.carrier else "Tracking"
+        carrier = html.escape(parcel.carrier or templates.tracking_label)
         parcels.append(f"{carrier}: {shown}")
-    template = config.note_shipped if effect.complete else config.note_partial
+    template = templates.shipped if effect.complete else templates.partial
     text = template.format(lines=lines, tracking="\n".join(parcels))
     # Empty placeholders leave blank lines behind; a note reads better without them.
     return "\n".join(line for line in text.splitlines() if line.strip())

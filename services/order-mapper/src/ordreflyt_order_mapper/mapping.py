@@ -1,10 +1,12 @@
 """Turning a paid WooCommerce order into the ERP-neutral `ErpOrder`, or holding it with reasons.
 
-The mapping predicts the ERP's own arithmetic (Fortnox's, see `erp_totals`) so that the document
-the ERP computes adds up to exactly the shop's total. When the ERP would land a little off (VAT
-rounded per rate instead of per line, shop amounts with more decimals than the ERP keeps), a
-rounding row at 0 % closes the gap if it is within `rounding_tolerance`; a larger gap holds the
-order. A hold is `MappingHeld` with every reason found, each a sentence a person can act on.
+The mapping predicts the ERP's own arithmetic (Fortnox's, see `vat.erp_totals`) so that the
+document the ERP computes shows exactly the shop's total and, per VAT rate, the VAT of the
+shop's tax lines. Where the ERP would land a little off (VAT rounded per rate instead of per
+line), rows per rate bring it to the shop's figures (`vat.vat_adjustments`), and a rounding row
+at 0 % takes only what they cannot. A shop total further from its own lines and taxes than
+`rounding_tolerance` holds the order. A hold is `MappingHeld` with every reason found, each a
+sentence a person can act on.
 
 Decisions worth knowing:
 - Prices follow the shop: VAT-inclusive rows (`total + total_tax`) when the shop enters prices
@@ -12,10 +14,13 @@ Decisions worth knowing:
   by the quantity; the coupon's effect is the row's `discount` (an amount off the whole row).
   When that division does not come out in whole minor units, the unit price is rounded away
   from zero and the few öre over go into the discount too, so the row total stays exact.
-- The VAT rate of a line comes from its own taxes: `taxes[].id` is a tax rate id, looked up in
-  `tax_lines[].rate_id`; the shop's `rate_percent` is used when present, otherwise the rate is
-  derived from the amounts and snapped to a configured rate that reproduces the shop's tax
-  within its rounding (half a minor unit, scaled by 1 + rate for VAT-inclusive prices).
+- The VAT rate of a line is what the shop says its tax is: `taxes[].id` is a tax rate id,
+  looked up in `tax_lines[].rate_id`; the shop's `rate_percent` is used when present, otherwise
+  the rate of the ERP (or the config) that every line taxed at that id agrees with. The line's
+  amounts are only checked against it, within the shop's rounding (half a unit, scaled by
+  1 + rate for VAT-inclusive prices; the unrounded `taxes[]` amounts to their own digits).
+- A rate the ERP does not have is a reason that says so (no config can fix it); a rate the ERP
+  has but the config leaves out is a reason that says to add it.
 - Shipping is a row of kind "shipping", or with `shipping = "freight"` the document's freight
   amount, but only when the ERP would tax it right: Fortnox gives freight the highest VAT rate
   among the rows (product and fee rows here). Otherwise the shipping stays a row and the
@@ -26,33 +31,37 @@ Decisions worth knowing:
   meta keys in `ORG_NUMBER_META_KEYS`, first non-empty one wins.
 - Text is normalised to Unicode NFC: shops on some platforms send decomposed "å" (a + ring),
   which an ERP would otherwise store as a different name.
-- Currencies keep 2 decimals except those in `ZERO_DECIMAL_CURRENCIES`. The ERP rounds to
-  hundredths whatever the currency, so a rounding row may carry hundredths even for ISK.
-  Three-decimal currencies (KWD, BHD, ...) are treated as two-decimal ones: the ERP cannot
-  hold their third decimal anyway.
+- Shops round to 0.01 except in `ZERO_DECIMAL_CURRENCIES` and in shops set to keep no decimals
+  (`shop_unit` reads that from how the order writes its totals). The ERP rounds to hundredths
+  whatever the currency, so rounding rows may carry hundredths even for ISK. Three-decimal
+  currencies (KWD, BHD, ...) are treated as two-decimal ones: the ERP cannot hold their third
+  decimal anyway.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpLine, ErpOrder
-from ordreflyt_contracts.woocommerce import Address, TaxAmount, TaxLine, WooOrder
+from ordreflyt_contracts.woocommerce import Address, LineItem, TaxAmount, TaxLine, WooOrder
 from ordreflyt_order_mapper.rules import MappingRules, rate_text
+from ordreflyt_order_mapper.vat import (
+    erp_bases,
+    erp_round,
+    erp_row_total,
+    erp_totals,
+    vat_adjustments,
+)
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
-# The ERP rounds row totals and VAT to hundredths of the currency, whatever the currency.
-ERP_UNIT = CENT
-# The rate Fortnox gives freight on a document without rows.
-ERP_DEFAULT_FREIGHT_RATE = Decimal(25)
 
 # ISO 4217 currencies without a minor unit in everyday use (ISK has one on paper, but prices,
 # cards and WooCommerce shops use whole krónur).
@@ -113,47 +122,25 @@ def minor_unit(currency: str) -> Decimal:
     return ONE if currency.strip().upper() in ZERO_DECIMAL_CURRENCIES else CENT
 
 
-def erp_round(amount: Decimal) -> Decimal:
-    return amount.quantize(ERP_UNIT, rounding=ROUND_HALF_UP)
-
-
-def erp_row_total(quantity: Decimal, unit_price: Decimal, discount: Decimal) -> Decimal:
-    """A row's total as the ERP computes it: quantity x price less the amount discount.
-
-    The ERP lets an amount discount shrink the size of the row, so on a negative row it adds.
-    """
-    gross = quantity * unit_price
-    off = discount if gross >= 0 else -discount
-    return erp_round(gross - off)
-
-
-@dataclass(frozen=True)
-class ErpTotals:
-    vat: Decimal
-    total: Decimal
-
-
-def erp_totals(
-    rows: Iterable[tuple[Decimal, Decimal]], freight: Decimal, vat_included: bool
-) -> ErpTotals:
-    """The ERP's document totals from (row total, VAT percent) pairs and the freight amount.
-
-    VAT is computed per rate over the sum of that rate's rows and rounded to hundredths; the
-    freight takes the highest rate among the rows. With VAT-inclusive prices the total is the
-    sum of the rows and the freight; otherwise it is the net sum plus the VAT.
-    """
-    by_rate: dict[Decimal, Decimal] = {}
-    for total, rate in rows:
-        by_rate[rate] = by_rate.get(rate, ZERO) + total
-    if freight:
-        rate = max(by_rate, default=ERP_DEFAULT_FREIGHT_RATE)
-        by_rate[rate] = by_rate.get(rate, ZERO) + freight
-    amounts = sum(by_rate.values(), ZERO)
-    if vat_included:
-        vat = sum((erp_round(base * r / (HUNDRED + r)) for r, base in by_rate.items()), ZERO)
-        return ErpTotals(vat=vat, total=erp_round(amounts))
-    vat = sum((erp_round(base * r / HUNDRED) for r, base in by_rate.items()), ZERO)
-    return ErpTotals(vat=vat, total=erp_round(amounts + vat))
+def shop_unit(order: WooOrder, currency: str) -> Decimal:
+    """What the shop rounds its amounts to: 1 in a zero-decimal currency; otherwise the finest
+    step among the order's totals (WooCommerce writes them with the shop's "number of
+    decimals": "39" in a shop that keeps none, "39.00" in one that keeps two), from 0.01 to 1.
+    Line amounts are left out: a shop that rounds at the subtotal keeps them unrounded."""
+    if minor_unit(currency) == ONE:
+        return ONE
+    amounts = [order.total, order.total_tax, order.shipping_total, order.discount_total]
+    amounts += [order.cart_tax, order.shipping_tax]
+    amounts += [line.total for line in order.shipping_lines]
+    amounts += [line.total for line in order.fee_lines]
+    for tax_line in order.tax_lines:
+        amounts += [tax_line.tax_total, tax_line.shipping_tax_total]
+    exponents = [
+        exponent
+        for amount in amounts
+        if amount.is_finite() and isinstance(exponent := amount.as_tuple().exponent, int)
+    ]
+    return ONE.scaleb(max(-2, min(0, min(exponents, default=-2))))
 
 
 def _clean(text: str | None) -> str:
@@ -181,11 +168,20 @@ class _Mapping:
 
     order: WooOrder
     rules: MappingRules
+    # What the shop rounds to (`shop_unit`): 0.01, or 1 in a shop that keeps no decimals.
     minor: Decimal
     reasons: list[str] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
     # False once a row could not be priced: the document total cannot be predicted then.
     complete: bool = True
+    tax_lines: dict[int, TaxLine] = field(default_factory=dict)
+    # The percent of each of the shop's tax rates the lines use (None: not derivable).
+    shop_rates: dict[int, Decimal | None] = field(default_factory=dict)
+    # (VAT rate, the shop's tax, its tax rate id) of every row and of the freight.
+    charged: list[tuple[Decimal, Decimal, int | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tax_lines = {line.rate_id: line for line in self.order.tax_lines}
 
     @property
     def vat_included(self) -> bool:
@@ -196,18 +192,36 @@ class _Mapping:
 
     # -- VAT rates ---------------------------------------------------------------------------
 
-    def rate_slack(self, rate: Decimal) -> Decimal:
-        """How far a shop's rounded tax may be from net x rate: half a minor unit, and a bit
-        more for VAT-inclusive prices, where the tax is rounded first and the net follows."""
-        return self.minor / 2 * (ONE + rate / HUNDRED)
+    def evidence(
+        self,
+        taxes: Sequence[TaxAmount],
+        amounts: Sequence[tuple[Decimal, Decimal]],
+        rate_id: int | None,
+    ) -> list[Evidence]:
+        """What a line says of its rate: its tax on its net as the shop rounds them (the first
+        of `amounts` with a net), and the tax as kept per rate in `taxes[]` (WooCommerce keeps
+        it unrounded there, "9.75" where the line says "10") on that net."""
+        basis = next((i for i, (net, _) in enumerate(amounts) if net), None)
+        if basis is None:
+            return []
+        net, tax = amounts[basis]
+        found = [Evidence(net, tax, self.minor, self.minor)]
+        for entry in taxes:
+            if entry.id != rate_id:
+                continue
+            text = entry.total if basis == 0 else entry.subtotal
+            raw = _text_amount(text)
+            if not text.strip() or raw is None:
+                continue
+            # As precise as its digits, at most 6 places, and never coarser than the shop's.
+            exponent = raw.as_tuple().exponent
+            unit = ONE.scaleb(max(-6, exponent)) if isinstance(exponent, int) else self.minor
+            found.append(Evidence(net, raw, min(unit, self.minor), self.minor))
+        return found
 
-    def vat_rate(
-        self, label: str, taxes: Sequence[TaxAmount], amounts: Sequence[tuple[Decimal, Decimal]]
-    ) -> Decimal | None:
-        """The configured VAT rate of one line, or None after recording why there is none.
-
-        `amounts` are (net, tax) pairs to derive the rate from, the preferred one first.
-        """
+    def rate_ids(self, label: str, taxes: Sequence[TaxAmount]) -> list[int] | None:
+        """The tax rate ids that taxed a line (a free line: the one it names); None after
+        recording why the taxes cannot be read."""
         rate_ids: list[int] = []  # the rates that taxed the line
         named_ids: list[int] = []  # the rates named with an amount, even a zero one
         for entry in taxes:
@@ -224,56 +238,133 @@ class _Mapping:
         if not rate_ids and len(named_ids) == 1:
             # A free line still names its rate; "" means the rate does not apply at all.
             rate_ids = named_ids
-        tax_lines = {line.rate_id: line for line in self.order.tax_lines}
         if len(rate_ids) > 1:
-            names = ", ".join(_tax_name(tax_lines.get(rate_id), rate_id) for rate_id in rate_ids)
+            names = ", ".join(
+                _tax_name(self.tax_lines.get(rate_id), rate_id) for rate_id in rate_ids
+            )
             self.reasons.append(
                 f"{label}: taxed at {len(rate_ids)} rates at once ({names}); an ERP row has "
                 f"one VAT rate, so compound or stacked taxes must be booked by hand"
             )
             return None
-        known = tax_lines.get(rate_ids[0]) if rate_ids else None
-        if known is not None and known.rate_percent is not None:
-            return self.configured(label, known.rate_percent)
+        return rate_ids
+
+    def vat_rate(
+        self,
+        label: str,
+        taxes: Sequence[TaxAmount],
+        amounts: Sequence[tuple[Decimal, Decimal]],
+    ) -> tuple[Decimal, int | None] | None:
+        """The configured VAT rate of one line and the shop's tax rate id it comes from, or
+        None after recording why there is none.
+
+        `amounts` are (net, tax) pairs to check the rate against, the preferred one first.
+        """
+        rate_ids = self.rate_ids(label, taxes)
+        if rate_ids is None:
+            return None
+        rate_id = rate_ids[0] if rate_ids else None
+        evidence = self.evidence(taxes, amounts, rate_id)
         net, tax = next(((n, t) for n, t in amounts if n), (ZERO, ZERO))
-        if not net:
-            if any(t for _, t in amounts):
-                self.reasons.append(
-                    f"{label}: tax {self.money(amounts[0][1])} on an amount of 0; "
-                    f"the VAT rate cannot be derived"
-                )
-                return None
-            # Nothing to derive from (a free item): its rate changes no amount. The lowest
+        if not net and any(t for _, t in amounts):
+            self.reasons.append(
+                f"{label}: tax {self.money(amounts[0][1])} on an amount of 0; "
+                f"the VAT rate cannot be derived"
+            )
+            return None
+        # Without a tax rate named (an untaxed line, or a shop that leaves `taxes` empty) the
+        # line's own amounts tell the rate; no tax finds 0 % like any other rate.
+        rate = (
+            self.shop_rate(rate_id) if rate_id is not None else self.rate_from_amounts([evidence])
+        )
+        if rate is None:
+            # Nothing to derive from (free items only): the rate changes no amount. The lowest
             # configured rate keeps it from raising the rate the ERP gives freight.
-            return min(self.rules.vat_rates)
-        # A line without tax finds 0 % here (when configured) like any other rate.
+            return min(self.rules.vat_rates), rate_id
+        if rate_id is not None and not _fits(rate, evidence):
+            self.reasons.append(
+                f"{label}: tax {self.money(tax)} on {self.money(net)} is not the "
+                f"{rate_text(rate)} % of {_tax_name(self.tax_lines.get(rate_id), rate_id)}, "
+                f"even allowing for the shop's rounding to {rate_text(self.minor)}"
+            )
+            return None
+        found = self.configured(label, rate)
+        return None if found is None else (found, rate_id)
+
+    def shop_rate(self, rate_id: int) -> Decimal | None:
+        """The percent of one of the shop's tax rates: as the shop states it in the tax line
+        (`rate_percent`), else the rate every line taxed at it agrees on. None when those
+        lines are all free."""
+        if rate_id not in self.shop_rates:
+            line = self.tax_lines.get(rate_id)
+            if line is not None and line.rate_percent is not None:
+                self.shop_rates[rate_id] = line.rate_percent
+            else:
+                self.shop_rates[rate_id] = self.rate_from_amounts(self.taxed_at(rate_id))
+        return self.shop_rates[rate_id]
+
+    def taxed_at(self, rate_id: int) -> list[list[Evidence]]:
+        """What every line of the order taxed at `rate_id` alone says of its rate."""
+        charges: list[tuple[Sequence[TaxAmount], list[tuple[Decimal, Decimal]]]] = [
+            (item.taxes, _item_amounts(item)) for item in self.order.line_items
+        ]
+        charges += [
+            (line.taxes, [(line.total, line.total_tax)]) for line in self.order.shipping_lines
+        ]
+        charges += [(fee.taxes, [(fee.total, fee.total_tax)]) for fee in self.order.fee_lines]
+        found: list[list[Evidence]] = []
+        for taxes, amounts in charges:
+            ids = {entry.id for entry in taxes if entry.total.strip() or entry.subtotal.strip()}
+            if ids == {rate_id}:
+                found.append(self.evidence(taxes, amounts, rate_id))
+        return found
+
+    def rate_from_amounts(self, lines: Sequence[Sequence[Evidence]]) -> Decimal | None:
+        """The rate the ERP has (or is configured) that explains every line's tax within the
+        shop's rounding, the closest one when several do; else the rate the amounts show,
+        for the reason. None when no line has an amount to tell by."""
+        priced = [evidence for evidence in lines if evidence]
+        if not priced:
+            return None
         best: tuple[Decimal, Decimal] | None = None
-        for rate in self.rules.vat_rates:
-            error = abs(tax - net * rate / HUNDRED)
-            if error <= self.rate_slack(rate) and (best is None or error < best[0]):
-                best = (error, rate)
+        for rate in sorted({*self.rules.erp_vat_rates, *self.rules.vat_rates}):
+            if all(_fits(rate, evidence) for evidence in priced):
+                score = sum((e.error(rate) for evidence in priced for e in evidence), ZERO)
+                if best is None or score < best[0]:
+                    best = (score, rate)
         if best is not None:
             return best[1]
-        return self.configured(label, self.shown_rate(net, tax))
-
-    def shown_rate(self, net: Decimal, tax: Decimal) -> Decimal:
-        """The rate a person would name for tax/net: the shortest one that explains the tax."""
-        exact = tax / net * HUNDRED
-        for places in (Decimal(1), Decimal("0.1"), CENT):
-            rate = exact.quantize(places, rounding=ROUND_HALF_UP)
-            if abs(tax - net * rate / HUNDRED) <= self.rate_slack(rate):
-                return rate
-        return exact.quantize(CENT, rounding=ROUND_HALF_UP)
+        # The most exact of each line's figures tell the rate a person would name.
+        exact = [min(evidence, key=lambda e: e.unit) for evidence in priced]
+        total = Evidence(
+            net=sum((e.net for e in exact), ZERO),
+            tax=sum((e.tax for e in exact), ZERO),
+            unit=sum((e.unit for e in exact), ZERO),
+            net_unit=sum((e.net_unit for e in exact), ZERO),
+        )
+        return _shown_rate(total) if total.net else None
 
     def configured(self, label: str, rate: Decimal) -> Decimal | None:
+        """The configured rate equal to the shop's `rate`, or None after saying what would fix
+        it: the config, when the ERP has the rate; booking by hand, when it has not."""
         found = self.rules.configured_rate(rate)
-        if found is None:
+        if found is not None:
+            return found
+        erp = self.rules.erp_title
+        if self.rules.erp_has(rate):
             configured = ", ".join(rate_text(r) for r in sorted(self.rules.vat_rates))
             self.reasons.append(
                 f"{label}: VAT rate {rate_text(rate)} % is not configured "
-                f"(configured: {configured})"
+                f"(configured: {configured}); {erp} has it: add it to "
+                f"order_mapper.vat_rates and release the order"
             )
-        return found
+        else:
+            accepted = ", ".join(rate_text(r) for r in self.rules.erp_vat_rates)
+            self.reasons.append(
+                f"{label}: VAT rate {rate_text(rate)} % cannot be booked in {erp}, which "
+                f"accepts only {accepted} %; no setting changes that: book this order by hand"
+            )
+        return None
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -312,24 +403,23 @@ class _Mapping:
         rows: list[ErpLine] = []
         if not self.order.line_items:
             self.reasons.append("the order has no product lines")
+            self.complete = False
         for number, item in enumerate(self.order.line_items, start=1):
             name = _clean(item.name)
             label = f'line {number} "{name}"'
             sku = _clean(item.sku)
             if not sku:
                 self.reasons.append(f"{label}: no SKU")
-            rate = self.vat_rate(
-                label,
-                item.taxes,
-                [(item.total, item.total_tax), (item.subtotal, item.subtotal_tax)],
-            )
+            rated = self.vat_rate(label, item.taxes, _item_amounts(item))
             if item.quantity <= 0:
                 self.reasons.append(
                     f"{label}: quantity {item.quantity}; a row needs a quantity of at least 1"
                 )
-            if rate is None or item.quantity <= 0:
+            if rated is None or item.quantity <= 0:
                 self.complete = False
                 continue
+            rate, rate_id = rated
+            self.charged.append((rate, item.total_tax, rate_id))
             tax_before = item.subtotal_tax if self.vat_included else ZERO
             tax_after = item.total_tax if self.vat_included else ZERO
             rows.append(
@@ -352,10 +442,12 @@ class _Mapping:
             if not fee.total and not fee.total_tax:
                 continue
             name = _clean(fee.name)
-            rate = self.vat_rate(f'fee "{name}"', fee.taxes, [(fee.total, fee.total_tax)])
-            if rate is None:
+            rated = self.vat_rate(f'fee "{name}"', fee.taxes, [(fee.total, fee.total_tax)])
+            if rated is None:
                 self.complete = False
                 continue
+            rate, rate_id = rated
+            self.charged.append((rate, fee.total_tax, rate_id))
             amount = fee.total + (fee.total_tax if self.vat_included else ZERO)
             rows.append(
                 self.row(
@@ -379,10 +471,12 @@ class _Mapping:
             if not line.total and not line.total_tax:
                 continue  # free shipping: nothing to book
             title = _clean(line.method_title)
-            rate = self.vat_rate(f'shipping "{title}"', line.taxes, [(line.total, line.total_tax)])
-            if rate is None:
+            rated = self.vat_rate(f'shipping "{title}"', line.taxes, [(line.total, line.total_tax)])
+            if rated is None:
                 self.complete = False
                 continue
+            rate, rate_id = rated
+            self.charged.append((rate, line.total_tax, rate_id))
             amount = line.total + (line.total_tax if self.vat_included else ZERO)
             priced.append((title, amount, rate, line.id))
 
@@ -419,18 +513,111 @@ class _Mapping:
         ]
         return rows, freight
 
-    def rounding_row(self, amount: Decimal) -> ErpLine:
+    def rounding_row(self, amount: Decimal, rate: Decimal = ZERO) -> ErpLine:
+        """A row of `amount` at `rate`: the rounding row at 0 %, or a rate's VAT adjustment."""
         article = self.rules.rounding_article or None
         return ErpLine(
             kind="rounding",
-            description=ROUNDING_DESCRIPTION,
+            description=f"{ROUNDING_DESCRIPTION} (VAT {rate_text(rate)} %)"
+            if rate
+            else ROUNDING_DESCRIPTION,
             quantity=ONE,
             unit_price=amount,
-            vat_percent=ZERO,
+            vat_percent=rate,
             total=erp_row_total(ONE, amount, ZERO),
             article_number=article,
-            account_number=self.rules.account_for(article, ZERO),
+            account_number=self.rules.account_for(article, rate),
         )
+
+    # -- VAT per rate ------------------------------------------------------------------------
+
+    def shop_vat(self) -> dict[Decimal, Decimal]:
+        """The VAT per rate on the customer's receipt: the order's tax lines (each at the rate
+        its lines were mapped to), plus the tax of lines whose rate has no tax line. It must
+        agree with the lines' own taxes within the shop's rounding; a reason says when not."""
+        by_lines: dict[Decimal, Decimal] = {}
+        counts: dict[Decimal, int] = {}
+        rate_of_id: dict[int, Decimal] = {}
+        vat: dict[Decimal, Decimal] = {}
+        for rate, tax, rate_id in self.charged:
+            by_lines[rate] = by_lines.get(rate, ZERO) + tax
+            counts[rate] = counts.get(rate, 0) + 1
+            if rate_id is not None and rate_id in self.tax_lines:
+                rate_of_id[rate_id] = rate
+            else:
+                vat[rate] = vat.get(rate, ZERO) + tax
+        for line in self.order.tax_lines:
+            amount = line.tax_total + line.shipping_tax_total
+            if line.rate_id in rate_of_id:
+                rate = rate_of_id[line.rate_id]
+                vat[rate] = vat.get(rate, ZERO) + amount
+            elif amount:
+                self.reasons.append(
+                    f"tax line {_tax_name(line, line.rate_id)}: {_cents(amount)} of tax that no "
+                    f"line of the order is taxed at"
+                )
+        vat = {rate: erp_round(amount) for rate, amount in vat.items()}
+        for rate, amount in vat.items():
+            lines = by_lines.get(rate, ZERO)
+            if abs(amount - lines) > self.minor / 2 * (counts.get(rate, 0) + 1):
+                self.reasons.append(
+                    f"VAT {rate_text(rate)} %: the order's tax lines say {_cents(amount)}, its "
+                    f"lines add up to {_cents(lines)}"
+                )
+        return vat
+
+    def vat_rows(
+        self, rows: Sequence[ErpLine], freight: Decimal
+    ) -> tuple[list[ErpLine], dict[Decimal, Decimal]]:
+        """Rows that make the ERP's VAT per rate the shop's and its total the shop's total, and
+        the shop's VAT per rate; a reason instead when the shop's total is further from its own lines and
+        taxes than `rounding_tolerance`."""
+        known = len(self.reasons)
+        targets = self.shop_vat()
+        if len(self.reasons) > known:
+            return [], targets  # the shop's taxes do not add up: no total can be told
+        vat = sum(targets.values(), ZERO)
+        bases = erp_bases(((row.total, row.vat_percent) for row in rows), freight)
+        lines_total = sum(bases.values(), ZERO) + (ZERO if self.vat_included else vat)
+        gap = self.order.total - lines_total
+        tolerance = self.rules.rounding_tolerance
+        if abs(gap) > tolerance:
+            self.reasons.append(
+                f"total mismatch: the ERP lines add up to {_cents(lines_total)} but the shop "
+                f"total is {_cents(self.order.total)} (difference {_cents(abs(gap))}, "
+                f"tolerance {tolerance})"
+            )
+            return [], targets
+        if self.reasons:
+            return [], targets
+        adjustment = vat_adjustments(bases, targets, erp_round(gap), self.vat_included)
+        if adjustment is None:
+            self.reasons.append("the ERP's VAT per rate cannot be made the shop's")
+            return [], targets
+        added = [self.rounding_row(amount, rate) for rate, amount in adjustment.by_rate.items()]
+        if adjustment.rounding:
+            added.append(self.rounding_row(adjustment.rounding))
+            self.remarks.append(
+                f"Rounding {_cents(adjustment.rounding)} at 0 % VAT: the shop's total is not "
+                f"reached by rows at the order's VAT rates alone."
+            )
+        return added, targets
+
+    def check_document(
+        self, rows: Sequence[ErpLine], freight: Decimal, vat: dict[Decimal, Decimal]
+    ) -> None:
+        """The document as the ERP will compute it shows the shop's total and VAT per rate
+        (a safety net: a reason, never a wrong document)."""
+        totals = erp_totals(
+            ((row.total, row.vat_percent) for row in rows), freight, self.vat_included
+        )
+        booked = {rate: amount for rate, amount in totals.vat_by_rate.items() if amount}
+        shop = {rate: amount for rate, amount in vat.items() if amount}
+        if totals.total != erp_round(self.order.total) or booked != shop:
+            self.reasons.append(
+                f"the ERP document would show total {_cents(totals.total)} and VAT "
+                f"{_vat_text(booked)}, the shop {_cents(self.order.total)} and {_vat_text(shop)}"
+            )
 
     # -- customer and header -----------------------------------------------------------------
 
@@ -477,6 +664,15 @@ class _Mapping:
                     return text
         return ""
 
+    def customer_data_at(self) -> datetime | None:
+        """When the shop took the customer's data: the order's creation (its checkout), so a
+        later edit of an old order (a fixed SKU) does not make its address the newest."""
+        moment = self.order.date_created_gmt or self.order.date_paid_gmt
+        moment = moment or self.order.date_modified_gmt
+        if moment is None:
+            return None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
     def order_date(self) -> date | None:
         moment = self.order.date_paid_gmt or self.order.date_created_gmt
         if moment is None:
@@ -497,6 +693,43 @@ class _Mapping:
         self.remarks.append(f"Coupons: {', '.join(parts)}.")
 
 
+def _item_amounts(item: LineItem) -> list[tuple[Decimal, Decimal]]:
+    """A product line's (net, tax): after coupons, then before (a free line's rate shows there)."""
+    return [(item.total, item.total_tax), (item.subtotal, item.subtotal_tax)]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A line's tax on its net, each written to a unit (the shop's rounding, or finer)."""
+
+    net: Decimal
+    tax: Decimal
+    unit: Decimal  # of the tax
+    net_unit: Decimal
+
+    def error(self, rate: Decimal) -> Decimal:
+        return abs(self.tax - self.net * rate / HUNDRED)
+
+    def allows(self, rate: Decimal) -> bool:
+        # Half a unit of the tax, and the rate's share of half a unit of the net: the net is
+        # rounded too (with VAT in the prices it is what is left of the gross after the tax).
+        return self.error(rate) <= self.unit / 2 + self.net_unit / 2 * rate / HUNDRED
+
+
+def _fits(rate: Decimal, evidence: Sequence[Evidence]) -> bool:
+    return all(e.allows(rate) for e in evidence)
+
+
+def _shown_rate(evidence: Evidence) -> Decimal:
+    """The rate a person would name for tax/net: the shortest one that explains the tax."""
+    exact = evidence.tax / evidence.net * HUNDRED
+    for places in (Decimal(1), Decimal("0.1"), CENT):
+        rate = exact.quantize(places, rounding=ROUND_HALF_UP)
+        if evidence.allows(rate):
+            return rate
+    return exact.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 def _why_not_freight(rate: Decimal, top: Decimal | None) -> str:
     if top is None:
         return "the order has no product or fee row whose VAT rate freight could take"
@@ -506,6 +739,15 @@ def _why_not_freight(rate: Decimal, top: Decimal | None) -> str:
     return (
         f"its VAT rate is {rate_text(rate)} % and the ERP gives freight "
         f"{rate_text(top)} %, the highest rate of the product and fee rows"
+    )
+
+
+def _vat_text(vat: dict[Decimal, Decimal]) -> str:
+    return (
+        ", ".join(
+            f"{_cents(amount)} at {rate_text(rate)} %" for rate, amount in sorted(vat.items())
+        )
+        or "0"
     )
 
 
@@ -551,7 +793,7 @@ def _address(address: Address, name: str) -> ErpAddress:
 def map_order(shop_id: str, order: WooOrder, rules: MappingRules) -> ErpOrder:
     """The ERP order for a shop order; raises `MappingHeld` with every reason it cannot be."""
     currency = _clean(order.currency).upper()
-    state = _Mapping(order=order, rules=rules, minor=minor_unit(currency))
+    state = _Mapping(order=order, rules=rules, minor=shop_unit(order, currency))
     if not currency:
         state.reasons.append("no currency on the order")
     customer = state.customer()
@@ -565,23 +807,12 @@ def map_order(shop_id: str, order: WooOrder, rules: MappingRules) -> ErpOrder:
     lines[product_count:product_count] = shipping
     state.coupon_remark()
 
-    totals = ErpTotals(vat=ZERO, total=ZERO)
+    vat: dict[Decimal, Decimal] = {}
     if state.complete:
-        totals = erp_totals(
-            ((line.total, line.vat_percent) for line in lines), freight, state.vat_included
-        )
-        difference = order.total - totals.total
-        if abs(difference) > rules.rounding_tolerance:
-            state.reasons.append(
-                f"total mismatch: the ERP lines add up to {_cents(totals.total)} but the shop "
-                f"total is {_cents(order.total)} (difference {_cents(abs(difference))}, "
-                f"tolerance {rules.rounding_tolerance})"
-            )
-        elif erp_round(difference):
-            lines.append(state.rounding_row(erp_round(difference)))
-            totals = erp_totals(
-                ((line.total, line.vat_percent) for line in lines), freight, state.vat_included
-            )
+        added, vat = state.vat_rows(lines, freight)
+        lines += added
+        if not state.reasons:
+            state.check_document(lines, freight, vat)
 
     if state.reasons or customer is None or order_date is None:
         raise MappingHeld(state.reasons)
@@ -600,7 +831,7 @@ def map_order(shop_id: str, order: WooOrder, rules: MappingRules) -> ErpOrder:
         customer=customer,
         lines=lines,
         total=order.total,
-        total_vat=totals.vat,
+        total_vat=sum(vat.values(), ZERO),
         freight=freight,
         document=rules.document,
         stock_point=rules.stock_point or None,
@@ -611,17 +842,15 @@ def map_order(shop_id: str, order: WooOrder, rules: MappingRules) -> ErpOrder:
         coupons=[_clean(coupon.code) for coupon in order.coupon_lines],
         customer_note=_clean(order.customer_note),
         remarks="\n".join(state.remarks),
+        customer_data_at=state.customer_data_at(),
     )
 
 
 __all__ = [
-    "ERP_DEFAULT_FREIGHT_RATE",
     "ORG_NUMBER_META_KEYS",
     "ZERO_DECIMAL_CURRENCIES",
-    "ErpTotals",
     "MappingHeld",
-    "erp_row_total",
-    "erp_totals",
     "map_order",
     "minor_unit",
+    "shop_unit",
 ]

@@ -9,7 +9,7 @@ Keys and defaults:
 
     [order_mapper]
     paid_statuses = ["processing", "completed"]  # shop statuses that count as paid
-    vat_rates = ["25", "15", "12", "6", "0"]     # percent; the rates the ERP has
+    vat_rates = ["25", "12", "6", "0"]           # percent; default: every rate the ERP has
     shipping = "article"                         # or "freight" (the ERP's freight field)
     shipping_article = "FRAKT"                   # article number of shipping rows; "" = none
     fee_article = ""                             # article number of fee rows; "" = none
@@ -26,6 +26,10 @@ Keys and defaults:
 
     [order_mapper.product_accounts]              # SKU (or article number) -> sales account
     "GAVEKORT" = 3010
+
+The ERP is `[erp_writer] erp` (default "fortnox"); its VAT rates come from the ERP client
+library (`ordreflyt_erp.vat`), and a configured rate the ERP does not have stops the service at
+start: an order with that rate could never be booked there, whatever the config says.
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from ordreflyt_contracts.erp import DeliveryState, DocumentKind
+from ordreflyt_erp.vat import BY_ERP, FORTNOX, vat_rates_of
 from ordreflyt_runtime.settings import SettingsError
 
 ShippingMode = Literal["article", "freight"]
 
 TABLE = "order_mapper"
 DEFAULT_PAID_STATUSES = ("processing", "completed")
-DEFAULT_VAT_RATES = ("25", "15", "12", "6", "0")
 SHIPPING_MODES: tuple[ShippingMode, ...] = ("article", "freight")
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("order", "invoice", "order_then_invoice")
 DELIVERY_STATES: tuple[DeliveryState, ...] = ("delivery", "registration", "reservation")
@@ -69,16 +73,12 @@ KNOWN_KEYS = frozenset(
 )
 
 
-def _default_rates() -> tuple[Decimal, ...]:
-    return tuple(Decimal(rate) for rate in DEFAULT_VAT_RATES)
-
-
 @dataclass(frozen=True)
 class MappingRules:
     """How shop orders become ERP orders for one installation (all shops share the rules)."""
 
     paid_statuses: frozenset[str] = frozenset(DEFAULT_PAID_STATUSES)
-    vat_rates: tuple[Decimal, ...] = field(default_factory=_default_rates)
+    vat_rates: tuple[Decimal, ...] = FORTNOX.rates
     vat_accounts: Mapping[Decimal, int] = field(default_factory=dict)
     product_accounts: Mapping[str, int] = field(default_factory=dict)
     shipping: ShippingMode = "article"
@@ -91,6 +91,9 @@ class MappingRules:
     delivery_state: DeliveryState | None = None
     external_reference: str = "{shop_id}-{order_id}"
     apply_changes_to_erp: bool = False
+    # The ERP the orders go to and every VAT rate it can book (`vat_rates` is a subset).
+    erp_title: str = FORTNOX.title
+    erp_vat_rates: tuple[Decimal, ...] = FORTNOX.rates
 
     def configured_rate(self, rate: Decimal) -> Decimal | None:
         """The configured rate equal to `rate` (so "25.00" finds "25"), or None."""
@@ -98,6 +101,9 @@ class MappingRules:
             if configured == rate:
                 return configured
         return None
+
+    def erp_has(self, rate: Decimal) -> bool:
+        return rate in self.erp_vat_rates
 
     def account_for(self, article_number: str | None, rate: Decimal) -> int | None:
         """A product's own account wins over its VAT rate's account; None lets the ERP choose."""
@@ -162,8 +168,8 @@ def _rate(value: Any, name: str) -> Decimal:
     return rate
 
 
-def _rates(table: Mapping[str, Any]) -> tuple[Decimal, ...]:
-    value = table.get("vat_rates", list(DEFAULT_VAT_RATES))
+def _rates(table: Mapping[str, Any], erp_rates: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+    value = table.get("vat_rates", [str(rate) for rate in erp_rates])
     name = _name("vat_rates")
     if not isinstance(value, list) or not value:
         raise SettingsError(f'{name} must be a non-empty list of percents like ["25", "12", "0"]')
@@ -174,6 +180,29 @@ def _rates(table: Mapping[str, Any]) -> tuple[Decimal, ...]:
             raise SettingsError(f"{name} lists {rate_text(rate)} % twice")
         rates.append(rate)
     return tuple(rates)
+
+
+def _erp(doc: Mapping[str, Any]) -> tuple[str, tuple[Decimal, ...]]:
+    """The ERP `[erp_writer] erp` chooses: its title and VAT rates."""
+    table = doc.get("erp_writer", {})
+    erp = table.get("erp", FORTNOX.erp) if isinstance(table, dict) else FORTNOX.erp
+    known = vat_rates_of(erp) if isinstance(erp, str) else None
+    if known is None:
+        raise SettingsError(
+            f"erp_writer.erp: {erp!r} is not an ERP Ordreflyt knows (known: {', '.join(BY_ERP)})"
+        )
+    return known.title, known.rates
+
+
+def _check_erp_has(rates: tuple[Decimal, ...], title: str, erp_rates: tuple[Decimal, ...]) -> None:
+    for rate in rates:
+        if rate not in erp_rates:
+            accepted = ", ".join(rate_text(r) for r in erp_rates)
+            raise SettingsError(
+                f"{_name('vat_rates')}: {rate_text(rate)} % is not a VAT rate {title} has "
+                f"({title} accepts {accepted}); remove it: {title} would refuse every row "
+                "with it, so orders with that rate are held for booking by hand"
+            )
 
 
 def _account(value: Any, name: str) -> int:
@@ -284,7 +313,9 @@ def load_rules(doc: Mapping[str, Any]) -> MappingRules:
         raise SettingsError(
             f"{_name(unknown[0])} is not a known setting (known: {', '.join(sorted(KNOWN_KEYS))})"
         )
-    rates = _rates(table)
+    erp_title, erp_rates = _erp(doc)
+    rates = _rates(table, erp_rates)
+    _check_erp_has(rates, erp_title, erp_rates)
     apply_changes = table.get("apply_changes_to_erp", False)
     if not isinstance(apply_changes, bool):
         raise SettingsError(
@@ -306,4 +337,6 @@ def load_rules(doc: Mapping[str, Any]) -> MappingRules:
         delivery_state=cast(DeliveryState, delivery_state) if delivery_state else None,
         external_reference=_reference(table),
         apply_changes_to_erp=apply_changes,
+        erp_title=erp_title,
+        erp_vat_rates=erp_rates,
     )

@@ -7,6 +7,7 @@ speaks its ERP's API. Tripletex will be a second implementation of the same Prot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal, Protocol
 
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
@@ -29,6 +30,9 @@ class ErpDocument:
     invoice_number: str | None = None
     invoiced: bool = False
     cancelled: bool = False
+    # The ERP's own figures for the document, VAT included, when its answer carries them.
+    total: Decimal | None = None
+    total_vat: Decimal | None = None
 
 
 class ErpAdapter(Protocol):

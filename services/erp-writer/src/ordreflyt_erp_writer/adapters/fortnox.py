@@ -3,13 +3,18 @@
 - Fortnox has no idempotency header: the order carries the shop order's external reference in
   `ExternalInvoiceReference1` (invoices: `YourOrderNumber`), and `find_document` searches it and
   compares exactly, because Fortnox's search matches substrings.
+- Fortnox's e-mail search is a substring match answered in pages (`limit` at most 500,
+  `MetaInformation`): `find_customer` reads page after page until it finds the exact address,
+  and says why when it cannot tell (more than `MAX_CUSTOMER_PAGES` pages of near matches).
+- The create answer carries Fortnox's own `Total` and `TotalVAT`; the document returned holds
+  them, so erp-writer can compare them with the mapped order at no extra request.
 - The HTTP side (auth, shared rate limit, retries, error codes) is `ordreflyt_erp.fortnox`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from ordreflyt_contracts.erp import ErpCustomer, ErpLine, ErpOrder
@@ -20,6 +25,10 @@ from ordreflyt_erp_writer.adapters.base import ErpDocument
 ROW_DESCRIPTION_MAX = 50
 YOUR_ORDER_NUMBER_MAX = 30
 _UNKNOWN_ARTICLE_CODES = {"2001302"}
+# Fortnox's largest page; a search for one e-mail address rarely fills one.
+CUSTOMER_PAGE_SIZE = 500
+MAX_CUSTOMER_PAGES = 20
+CUSTOMER_LOOKUP_FAILED = "customer-lookup"
 
 
 def _customer_body(customer: ErpCustomer) -> dict[str, Any]:
@@ -125,6 +134,18 @@ def _reference_field(kind: Literal["order", "invoice"]) -> str:
     return "ExternalInvoiceReference1" if kind == "order" else "YourOrderNumber"
 
 
+def _money(value: Any) -> Decimal | None:
+    """An amount Fortnox sent as a JSON number (read as float: its shortest text is exact for
+    hundredths) or a string; None when absent or unreadable."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+
+
 def _document(kind: Literal["order", "invoice"], doc: Mapping[str, Any]) -> ErpDocument:
     invoice_ref = str(doc.get("InvoiceReference") or "0")
     return ErpDocument(
@@ -134,7 +155,18 @@ def _document(kind: Literal["order", "invoice"], doc: Mapping[str, Any]) -> ErpD
         invoice_number=None if invoice_ref == "0" else invoice_ref,
         invoiced=invoice_ref != "0" if kind == "order" else True,
         cancelled=bool(doc.get("Cancelled", False)),
+        total=_money(doc.get("Total")),
+        total_vat=_money(doc.get("TotalVAT")),
     )
+
+
+def _pages(body: Mapping[str, Any]) -> int:
+    meta = body.get("MetaInformation")
+    pages = meta.get("@TotalPages") if isinstance(meta, Mapping) else None
+    try:
+        return max(1, int(pages)) if pages is not None else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 class FortnoxAdapter:
@@ -144,13 +176,28 @@ class FortnoxAdapter:
         self.client = client
 
     async def find_customer(self, email: str) -> str | None:
-        body = await self.client.request(
-            "GET", "/customers", params={"email": email, "limit": "500"}
-        )
-        for customer in body.get("Customers", []):
-            if str(customer.get("Email", "")).strip().lower() == email:
-                return str(customer["CustomerNumber"])
-        return None
+        page = 1
+        while True:
+            body = await self.client.request(
+                "GET",
+                "/customers",
+                params={"email": email, "limit": str(CUSTOMER_PAGE_SIZE), "page": str(page)},
+            )
+            for customer in body.get("Customers", []):
+                # The search matched a substring ("ola@x.no" finds "kari.ola@x.no").
+                if str(customer.get("Email", "")).strip().lower() == email:
+                    return str(customer["CustomerNumber"])
+            pages = _pages(body)
+            if page >= pages:
+                return None
+            if page >= MAX_CUSTOMER_PAGES:
+                raise ErpRejected(
+                    CUSTOMER_LOOKUP_FAILED,
+                    f"cannot tell whether Fortnox has a customer with the e-mail {email}: its "
+                    f"search finds {pages} pages of customers whose e-mail contains it, more than "
+                    f"the {MAX_CUSTOMER_PAGES} read; tidy those customers' e-mails, then retry",
+                )
+            page += 1
 
     async def create_customer(self, customer: ErpCustomer) -> str:
         body = await self.client.request(

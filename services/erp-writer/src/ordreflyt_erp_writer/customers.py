@@ -1,0 +1,48 @@
+"""Which shop data an ERP customer was last written from, so an older order never overwrites it.
+
+Orders do not reach the ERP in the order they were placed: one is held, a newer one of the same
+customer creates or updates the customer, then the held one is released. Each remembered
+customer keeps the time of the shop data it was last written from (`customers.data_at`, the
+`customer_data_at` of the order: when the shop took that data); a customer is updated from an
+order only when the order's data is not older. The order's document is created either way, for
+the customer as the ERP has it (its delivery address is the order's own).
+
+An order without the time (sent before order-mapper set it) updates as before; a customer the
+ERP has but Ordreflyt does not remember is updated, as nothing tells its age.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ordreflyt_runtime.db import DbConn
+
+CUSTOMER_DATA_MIGRATION = (
+    "erp-writer/003_customer_data_at",
+    "ALTER TABLE customers ADD COLUMN data_at timestamptz;",
+)
+
+
+def is_older(order_data_at: datetime | None, written_at: datetime | None) -> bool:
+    """Whether an order's customer data is older than what the ERP customer was written from."""
+    return order_data_at is not None and written_at is not None and order_data_at < written_at
+
+
+async def written_at(conn: DbConn, erp: str, email: str) -> datetime | None:
+    """When the shop data the remembered ERP customer was last written from was taken."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT data_at FROM customers WHERE erp = $1 AND email = $2", erp, email
+    )
+    return value
+
+
+async def record_written_at(
+    conn: DbConn, erp: str, email: str, order_data_at: datetime | None
+) -> None:
+    """Remember the time of the data the ERP customer was just written from."""
+    await conn.execute(
+        "UPDATE customers SET data_at = $3 WHERE erp = $1 AND email = $2",
+        erp,
+        email,
+        order_data_at,
+    )
