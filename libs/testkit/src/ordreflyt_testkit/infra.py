@@ -68,15 +68,26 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 def _docker_engine() -> bool:
+    """A Docker engine that can run the broker and database images (they are on it already,
+    or it can pull them); an engine that cannot is passed over for the local servers."""
     if os.environ.get("ORDREFLYT_TEST_INFRA") == "local":
         return False
     try:
         import docker  # type: ignore[import-untyped]
 
-        docker.from_env(timeout=3).ping()
-        return True
+        client = docker.from_env(timeout=3)
+        client.ping()
     except Exception:
         return False
+    for image in (RABBITMQ_IMAGE, POSTGRES_IMAGE):
+        try:
+            client.images.get(image)
+        except Exception:
+            try:
+                client.images.pull(image)
+            except Exception:
+                return False
+    return True
 
 
 def _local_rabbitmqctl(*args: str) -> None:
