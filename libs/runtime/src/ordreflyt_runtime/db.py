@@ -7,7 +7,6 @@ starting together do not race. The runtime adds its own outbox and inbox tables 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import TypeAlias
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ordreflyt_runtime.retry import until_ready
 from ordreflyt_runtime.settings import redact_url
 
 log = logging.getLogger(__name__)
@@ -129,17 +129,13 @@ async def migrate(
 
 async def wait_for_database(database_url: str, timeout: float) -> None:
     """Retry until PostgreSQL answers (it may still be starting), then make sure the DB exists."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.5
-    while True:
-        try:
-            await ensure_database(database_url)
-            return
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise ConnectionError(
-                    f"DATABASE_URL: cannot reach PostgreSQL at {redact_url(database_url)}: {exc}"
-                ) from exc
-            log.warning("database not reachable yet, retrying: %s", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    try:
+        async for attempt in until_ready(
+            "reaching PostgreSQL", timeout, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+        ):
+            with attempt:
+                await ensure_database(database_url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ConnectionError(
+            f"DATABASE_URL: cannot reach PostgreSQL at {redact_url(database_url)}: {exc}"
+        ) from exc

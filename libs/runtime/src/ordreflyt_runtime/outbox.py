@@ -34,6 +34,7 @@ from aio_pika.abc import AbstractExchange
 from ordreflyt_contracts import Event, encode_event
 from ordreflyt_runtime.db import DbConn
 from ordreflyt_runtime.metrics import Metrics
+from ordreflyt_runtime.retry import forever
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class OutboxRelay:
         self._poll_all = True
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next_poll = 0.0
         self._stopping = False
         self.healthy = True
         self.table_reads = 0  # how often the table was polled (for tests and diagnosis)
@@ -161,37 +163,43 @@ class OutboxRelay:
         return value
 
     async def _run(self) -> None:
-        delay = 0.2
         loop = asyncio.get_running_loop()
-        next_poll = loop.time()
+        self._next_poll = loop.time()
         while not self._stopping:
             try:
-                self._wakeup.clear()
-                while self._handed_over:
-                    await self._publish_handed_over()
-                if self._poll_all or loop.time() >= next_poll:
-                    settle = 0.0 if self._poll_all else self._settle
-                    self._poll_all = False
-                    await self._drain(settle)
-                    next_poll = loop.time() + self._poll_interval
-                self.healthy = True
-                delay = 0.2
-                if not self._handed_over and not self._poll_all:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._wakeup.wait(), max(0.0, next_poll - loop.time())
-                        )
+                await self._cycle()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.healthy = False
-                self._metrics.relay_errors.inc()
-                # What was handed over is still in the table: read it from there when back.
-                self._handed_over.clear()
-                self._poll_all = True
-                log.warning("outbox relay: publish failed, retrying in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                self._failed(exc)
+                # Again, with growing delays, until a cycle succeeds (then the delays start
+                # over at the next failure).
+                async for attempt in forever("outbox relay: publishing", on_failure=self._failed):
+                    with attempt:
+                        await self._cycle()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.healthy = False
+        self._metrics.relay_errors.inc()
+        # What was handed over is still in the table: read it from there when back.
+        self._handed_over.clear()
+        self._poll_all = True
+
+    async def _cycle(self) -> None:
+        """Publish what was handed over, poll the table when due, then wait for work."""
+        loop = asyncio.get_running_loop()
+        self._wakeup.clear()
+        while self._handed_over:
+            await self._publish_handed_over()
+        if self._poll_all or loop.time() >= self._next_poll:
+            settle = 0.0 if self._poll_all else self._settle
+            self._poll_all = False
+            await self._drain(settle)
+            self._next_poll = loop.time() + self._poll_interval
+        self.healthy = True
+        if not self._handed_over and not self._poll_all and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), max(0.0, self._next_poll - loop.time()))
 
     async def _publish_handed_over(self) -> None:
         rows, self._handed_over = (

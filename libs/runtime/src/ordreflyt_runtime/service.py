@@ -39,6 +39,7 @@ from ordreflyt_runtime.logs import setup_logging
 from ordreflyt_runtime.metrics import Metrics
 from ordreflyt_runtime.outbox import OutboxRelay, OutboxRow
 from ordreflyt_runtime.retention import INBOX_RULE, Pruner, RetentionConfig, RetentionRule
+from ordreflyt_runtime.retry import until_ready
 from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml, redact_url
 from ordreflyt_runtime.topology import UNROUTED_QUEUE, ConsumerQueue, declare_exchanges
 
@@ -132,21 +133,18 @@ runtime_key = web.AppKey("runtime", Runtime)
 
 
 async def connect_broker(url: str, timeout: float) -> AbstractRobustConnection:
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.5
-    while True:
-        try:
-            return await aio_pika.connect_robust(
-                url, client_properties={"connection_name": "ordreflyt"}
-            )
-        except (OSError, aio_pika.exceptions.AMQPError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise ConnectionError(
-                    f"AMQP_URL: cannot reach RabbitMQ at {redact_url(url)}: {exc}"
-                ) from exc
-            log.warning("broker not reachable yet, retrying: %s", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    errors = (OSError, aio_pika.exceptions.AMQPError)
+    try:
+        async for attempt in until_ready("reaching RabbitMQ", timeout, errors):
+            with attempt:
+                return await aio_pika.connect_robust(
+                    url, client_properties={"connection_name": "ordreflyt"}
+                )
+    except errors as exc:
+        raise ConnectionError(
+            f"AMQP_URL: cannot reach RabbitMQ at {redact_url(url)}: {exc}"
+        ) from exc
+    raise AssertionError("unreachable")
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,69 @@
+"""The one way Ordreflyt waits and tries again (tenacity): growing delays with a ceiling, a
+warning per failed try, and either a deadline or no end.
+
+- `until_ready(what, timeout, errors)`: at start, for a dependency that may still be starting
+  (the broker, the database): tries until it answers or `timeout` passes, then raises the last
+  error.
+- `forever(what, errors, on_failure)`: for a loop that must never give up (the outbox relay):
+  tries again after each failure, the delay growing to the ceiling and back to the start after
+  a success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_never,
+    wait_exponential,
+)
+
+log = logging.getLogger(__name__)
+
+Errors = type[BaseException] | tuple[type[BaseException], ...]
+
+
+def _warn(
+    what: str, on_failure: Callable[[BaseException], None] | None = None
+) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if error is not None and on_failure is not None:
+            on_failure(error)
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("%s failed (%r), trying again in %.1fs", what, error, delay)
+
+    return before_sleep
+
+
+def until_ready(
+    what: str, timeout: float, errors: Errors, first: float = 0.5, ceiling: float = 5.0
+) -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(errors),
+        wait=wait_exponential(multiplier=first, max=ceiling),
+        stop=stop_after_delay(timeout),
+        before_sleep=_warn(what),
+        reraise=True,
+    )
+
+
+def forever(
+    what: str,
+    errors: Errors = Exception,
+    on_failure: Callable[[BaseException], None] | None = None,
+    first: float = 0.2,
+    ceiling: float = 5.0,
+) -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(errors),
+        wait=wait_exponential(multiplier=first, max=ceiling),
+        stop=stop_never,
+        before_sleep=_warn(what, on_failure),
+        reraise=True,
+    )
