@@ -12,17 +12,20 @@ from __future__ import annotations
 import json
 import sys
 
-# Each service's module registers the queue it consumes.
-import ordreflyt_erp_writer.app  # noqa: F401
-import ordreflyt_fulfillment_listener.app  # noqa: F401
-import ordreflyt_intake.app  # noqa: F401
-import ordreflyt_order_mapper.app  # noqa: F401
-import ordreflyt_stock_syncer.app  # noqa: F401
-from ordreflyt_runtime.topology import CONSUMERS, export_definitions
+from ordreflyt_erp_writer.app import SPEC as ERP_WRITER
+from ordreflyt_fulfillment_listener.app import SPEC as FULFILLMENT_LISTENER
+from ordreflyt_intake.app import SPEC as INTAKE
+from ordreflyt_order_mapper.app import SPEC as ORDER_MAPPER
+from ordreflyt_runtime.topology import ConsumerQueue, export_definitions
+from ordreflyt_stock_syncer.app import SPEC as STOCK_SYNCER
+
+SERVICES = (INTAKE, ORDER_MAPPER, ERP_WRITER, FULFILLMENT_LISTENER, STOCK_SYNCER)
 
 
 def render(vhost: str = "/") -> str:
-    doc = export_definitions(CONSUMERS.values(), vhost)
+    # Each service's queue is bound to the keys of the events its handlers take.
+    queues = [q for q in (spec.queue() for spec in SERVICES) if isinstance(q, ConsumerQueue)]
+    doc = export_definitions(queues, vhost)
     doc = {"vhosts": [{"name": vhost}], **doc}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 

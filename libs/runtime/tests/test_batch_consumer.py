@@ -13,11 +13,10 @@ from aio_pika.abc import AbstractChannel
 
 from ordreflyt_contracts import ErpOrderFailed, OrderDeleted, encode_event, new_event_fields
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.service import ServiceSpec
+from ordreflyt_runtime.spec import ServiceSpec, no_config, on, stateless
 from ordreflyt_runtime.topology import (
     EVENTS_EXCHANGE,
     H_REASON,
-    ConsumerQueue,
     declare_consumer_queue,
     declare_exchanges,
 )
@@ -26,14 +25,14 @@ from ordreflyt_testkit.service_harness import running_service, settings_for
 
 pytestmark = pytest.mark.integration
 
-Handler = Callable[[OrderDeleted, HandlerContext], Awaitable[None]]
+Handler = Callable[[None, OrderDeleted, HandlerContext], Awaitable[None]]
 
 
 def deleted(order_id: str) -> OrderDeleted:
     return OrderDeleted(**new_event_fields("demo", order_id), delivery_id=uuid.uuid4())
 
 
-def batch_spec(name: str, handler: Handler) -> ServiceSpec:
+def batch_spec(name: str, handler: Handler) -> ServiceSpec[None, None]:
     return ServiceSpec(
         name=name,
         default_port=0,
@@ -43,15 +42,15 @@ def batch_spec(name: str, handler: Handler) -> ServiceSpec:
                 "CREATE TABLE effects (event_id uuid, shop_order_id text, tx bigint)",
             ),
         ),
-        consumes=ConsumerQueue(
-            service=name, binding_keys=("intake.order.deleted.v1",), retry_delays_ms=(100, 200)
-        ),
-        handlers={OrderDeleted: handler},
+        config=no_config,
+        start=stateless,
+        subscriptions=[on(OrderDeleted, handler)],
+        retry_delays_ms=(100, 200),
         batch=True,
     )
 
 
-async def record_and_pass_on(event: OrderDeleted, ctx: HandlerContext) -> None:
+async def record_and_pass_on(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
     """An effect with the id of the transaction it was written in, and a message out."""
     await ctx.conn.execute(
         "INSERT INTO effects VALUES ($1, $2, txid_current())", event.event_id, event.shop_order_id
@@ -76,11 +75,14 @@ async def effects(database_url: str, schema: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def queue_up(channel: AbstractChannel, spec: ServiceSpec, events: list[bytes]) -> None:
+async def queue_up(
+    channel: AbstractChannel, spec: ServiceSpec[None, None], events: list[bytes]
+) -> None:
     """Publish before the service starts, so that the messages are waiting for it together."""
-    assert spec.consumes is not None
+    queue = spec.queue()
+    assert queue is not None
     await declare_exchanges(channel)
-    await declare_consumer_queue(channel, spec.consumes)
+    await declare_consumer_queue(channel, queue)
     exchange = await channel.get_exchange(EVENTS_EXCHANGE)
     for body in events:
         await exchange.publish(

@@ -15,8 +15,8 @@ from aio_pika.abc import AbstractChannel
 from ordreflyt_contracts import OrderDeleted, decode_event, encode_event, new_event_fields
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.outbox import add_to_outbox
-from ordreflyt_runtime.service import ServiceSpec
-from ordreflyt_runtime.topology import EVENTS_EXCHANGE, H_ATTEMPT, H_ERROR, H_REASON, ConsumerQueue
+from ordreflyt_runtime.spec import ServiceSpec, no_config, on, stateless
+from ordreflyt_runtime.topology import EVENTS_EXCHANGE, H_ATTEMPT, H_ERROR, H_REASON
 from ordreflyt_testkit.helpers import declare_tap, drain_queue, wait_for
 from ordreflyt_testkit.service_harness import running_service, settings_for
 
@@ -28,20 +28,20 @@ def deleted(order_id: int | str) -> OrderDeleted:
 
 
 def probe_spec(
-    name: str, handler: Callable[[OrderDeleted, HandlerContext], Awaitable[None]]
-) -> ServiceSpec:
+    name: str, handler: Callable[[None, OrderDeleted, HandlerContext], Awaitable[None]]
+) -> ServiceSpec[None, None]:
     return ServiceSpec(
         name=name,
         default_port=0,
         migrations=((f"{name}/001", "CREATE TABLE effects (event_id uuid, shop_order_id text)"),),
-        consumes=ConsumerQueue(
-            service=name, binding_keys=("intake.order.deleted.v1",), retry_delays_ms=(100, 200)
-        ),
-        handlers={OrderDeleted: handler},
+        config=no_config,
+        start=stateless,
+        subscriptions=[on(OrderDeleted, handler)],
+        retry_delays_ms=(100, 200),
     )
 
 
-async def record(event: OrderDeleted, ctx: HandlerContext) -> None:
+async def record(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
     await ctx.conn.execute(
         "INSERT INTO effects VALUES ($1, $2)", event.event_id, event.shop_order_id
     )
@@ -104,7 +104,7 @@ async def test_published_message_carries_message_and_correlation_id(
 ) -> None:
     name = f"relay-{uuid.uuid4().hex[:6]}"
     tap = await declare_tap(channel, f"tap-{name}", ("intake.order.deleted.v1",))
-    spec = ServiceSpec(name=name, default_port=0)
+    spec = ServiceSpec(name=name, default_port=0, config=no_config, start=stateless)
     async with running_service(spec, settings_for(name, amqp_url, database_url)) as (_, rt):
         event = deleted(991)
         async with rt.db.acquire() as conn, conn.transaction():
@@ -152,7 +152,7 @@ async def test_failing_handler_is_retried_with_growing_delay_then_dead_lettered(
     name = f"retry-{uuid.uuid4().hex[:6]}"
     attempts: list[float] = []
 
-    async def always_fails(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def always_fails(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         await ctx.conn.execute(
             "INSERT INTO effects VALUES ($1, $2)", event.event_id, event.shop_order_id
         )

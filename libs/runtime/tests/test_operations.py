@@ -17,23 +17,22 @@ from aiohttp import web
 from ordreflyt_contracts import Event, OrderDeleted, encode_event, new_event_fields
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.errors import Unavailable
-from ordreflyt_runtime.http import public
 from ordreflyt_runtime.retention import RetentionConfig
-from ordreflyt_runtime.service import ServiceSpec
-from ordreflyt_runtime.topology import EVENTS_EXCHANGE, ConsumerQueue
+from ordreflyt_runtime.spec import ServiceSpec, get, no_config, on, post, stateless
+from ordreflyt_runtime.topology import EVENTS_EXCHANGE
 from ordreflyt_testkit.helpers import drain_queue, wait_for
 from ordreflyt_testkit.service_harness import AUTH_HEADERS, running_service, settings_for
 
 pytestmark = pytest.mark.integration
 
-Handler = Callable[[OrderDeleted, HandlerContext], Awaitable[None]]
+Handler = Callable[[None, OrderDeleted, HandlerContext], Awaitable[None]]
 
 
 def deleted(order_id: str) -> OrderDeleted:
     return OrderDeleted(**new_event_fields("demo", order_id), delivery_id=uuid.uuid4())
 
 
-def spec_for(name: str, handler: Handler, **extra: Any) -> ServiceSpec:
+def spec_for(name: str, handler: Handler, **extra: Any) -> ServiceSpec[None, None]:
     return ServiceSpec(
         name=name,
         default_port=0,
@@ -44,10 +43,10 @@ def spec_for(name: str, handler: Handler, **extra: Any) -> ServiceSpec:
                 " CREATE TABLE held (shop_order_id text, reason text)",
             ),
         ),
-        consumes=ConsumerQueue(
-            service=name, binding_keys=("intake.order.deleted.v1",), retry_delays_ms=(100, 200)
-        ),
-        handlers={OrderDeleted: handler},
+        config=no_config,
+        start=stateless,
+        subscriptions=[on(OrderDeleted, handler)],
+        retry_delays_ms=(100, 200),
         **extra,
     )
 
@@ -84,7 +83,7 @@ async def test_a_message_waits_for_an_unavailable_dependency_and_is_never_dead_l
     name = f"wait-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
 
-    async def erp_down_for_a_while(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def erp_down_for_a_while(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         calls.append(event.shop_order_id)
         # Unavailable far more often than the retry ladder (2 retries) has attempts.
         if len(calls) <= 6:
@@ -116,7 +115,7 @@ async def test_a_message_failing_on_its_content_is_held_at_once_and_the_rest_flo
     name = f"hold-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
 
-    async def handler(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def handler(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         calls.append(event.shop_order_id)
         if event.shop_order_id == "bad":
             raise ArithmeticError("total is NaN")
@@ -124,7 +123,7 @@ async def test_a_message_failing_on_its_content_is_held_at_once_and_the_rest_flo
             "INSERT INTO effects VALUES ($1, $2)", event.event_id, event.shop_order_id
         )
 
-    async def hold(event: Event, reason: str, ctx: HandlerContext) -> bool:
+    async def hold(_: None, event: Event, reason: str, ctx: HandlerContext) -> bool:
         await ctx.conn.execute("INSERT INTO held VALUES ($1, $2)", event.shop_order_id, reason)
         return True
 
@@ -166,7 +165,7 @@ async def test_dead_letters_are_listed_with_reasons_and_replayed_once(
     name = f"replay-{uuid.uuid4().hex[:6]}"
     fixed = False
 
-    async def handler(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def handler(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         if event.shop_order_id.startswith("bad") and not fixed:
             raise ValueError(f"cannot handle {event.shop_order_id}")
         await ctx.conn.execute(
@@ -228,25 +227,24 @@ async def test_operator_routes_need_the_token_and_health_does_not(
 ) -> None:
     name = f"auth-{uuid.uuid4().hex[:6]}"
 
-    async def nothing(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def nothing(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         return None
 
-    async def secret_route(request: web.Request) -> web.Response:
+    async def secret_route(_: None, request: web.Request) -> web.Response:
         return web.json_response({"orders": ["customer data"]})
 
-    @public
-    async def signed_route(request: web.Request) -> web.Response:
+    async def signed_route(_: None, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def broken_route(request: web.Request) -> web.Response:
+    async def broken_route(_: None, request: web.Request) -> web.Response:
         raise RuntimeError("a bug")
 
-    def setup(runtime: Any, app: web.Application) -> None:
-        app.router.add_get("/secret", secret_route)
-        app.router.add_post("/signed", signed_route)
-        app.router.add_get("/broken", broken_route)
-
-    spec = spec_for(name, nothing, setup=setup)
+    routes = [
+        get("/secret", secret_route),
+        post("/signed", signed_route, public=True),
+        get("/broken", broken_route),
+    ]
+    spec = spec_for(name, nothing, routes=routes)
     async with running_service(spec, settings_for(name, amqp_url, database_url)) as (client, _):
         url = str(client.make_url(""))
         async with aiohttp.ClientSession() as http:
@@ -276,7 +274,7 @@ async def test_a_service_without_operator_token_keeps_its_operator_routes_closed
 ) -> None:
     name = f"closed-{uuid.uuid4().hex[:6]}"
 
-    async def nothing(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def nothing(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         return None
 
     settings = settings_for(name, amqp_url, database_url, operator_token=None)
@@ -291,7 +289,7 @@ async def test_old_inbox_rows_are_pruned_and_recent_ones_kept(
 ) -> None:
     name = f"prune-{uuid.uuid4().hex[:6]}"
 
-    async def nothing(event: OrderDeleted, ctx: HandlerContext) -> None:
+    async def nothing(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
         return None
 
     schema = name.replace("-", "_")

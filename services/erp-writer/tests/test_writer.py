@@ -19,6 +19,7 @@ from ordreflyt_contracts import ErpOrderRequested, new_event_fields
 from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpOrder
 from ordreflyt_erp_writer.app import SPEC
 from ordreflyt_erp_writer.handlers import ErpWriter, WriterOptions
+from ordreflyt_erp_writer.store import PgAttemptMarker
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.db import create_pool, migrate
 from ordreflyt_testkit.samples import erp_order_sample
@@ -56,7 +57,7 @@ async def writer(env: Env, database_url: str) -> AsyncIterator[Writer]:
     schema = f"erp_writer_test_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(database_url, schema)
     await migrate(pool, schema, SPEC.migrations)
-    yield Writer(ErpWriter(env.adapter, pool, WriterOptions()), pool, env)
+    yield Writer(ErpWriter(env.adapter, PgAttemptMarker(pool), WriterOptions()), pool, env)
     await pool.execute(f"DROP SCHEMA {schema} CASCADE")
     await pool.close()
 

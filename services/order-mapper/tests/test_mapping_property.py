@@ -13,6 +13,7 @@ mapper's own prediction.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -291,7 +292,11 @@ def map_or_reasons(case: Generated) -> ErpOrder | list[str]:
         return held.reasons
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("ORDREFLYT_PROPERTY_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(generated_orders())
 def test_erp_document_shows_the_shops_total_and_vat_per_rate_or_the_order_is_held(
     case: Generated,

@@ -61,6 +61,28 @@ DELETE_HANDED_OVER_SQL = (
 )
 
 
+def outbox_insert(
+    event_id: str,
+    routing_key: str,
+    correlation_id: str,
+    body: str,
+    *,
+    source: str | None = None,
+    where: str = "true",
+) -> str:
+    """The outbox insert, for a store that writes its state and the message it causes in ONE
+    statement (as a CTE: a round trip saved on a hot path). The arguments are the SQL
+    expressions of the row's fields (parameters such as `$12`), read from `source` (a CTE of
+    that statement) when given, only when `where` holds. Only the runtime knows the outbox's
+    shape; a store asks for the statement here and hands the row to the relay after the
+    commit (`HandlerContext.outbox_row`)."""
+    values = f"{event_id}, {routing_key}, {correlation_id}, {body}"
+    head = "INSERT INTO outbox (event_id, routing_key, correlation_id, body)"
+    if source is None:
+        return f"{head} SELECT {values} WHERE {where}"
+    return f"{head} SELECT {values} FROM {source} WHERE {where}"
+
+
 def outbox_row(event: Event) -> OutboxRow:
     return (event.event_id, event.routing_key, event.shop_order_id, encode_event(event))
 

@@ -1,6 +1,7 @@
 """The one bootstrap every service uses: an aiohttp app whose `cleanup_ctx` owns the database
-pool, the broker connection, the outbox relay and the consumer, plus the health and metrics
-endpoints. A service's own `__main__` is a few lines: a `ServiceSpec` and `run_service(spec)`.
+pool, the broker connection, the outbox relay, retention, the service's own resources (its
+spec's `start`) and the consumer, plus the health and metrics endpoints. A service is declared
+by a `ServiceSpec` (spec.py); its `__main__` is `run_service(SPEC)`.
 
 Start: settings are read (a bad one stops the process with a message naming it), PostgreSQL and
 RabbitMQ are waited for (up to STARTUP_TIMEOUT), migrations applied, the topology declared.
@@ -16,12 +17,13 @@ its DLQ and of `ordreflyt.unrouted` as metrics; old inbox rows (and the service'
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic
 
 import aio_pika
 import asyncpg
@@ -29,60 +31,38 @@ from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ordreflyt_contracts import Event
 from ordreflyt_runtime import dlq
 from ordreflyt_runtime.config import section
-from ordreflyt_runtime.consumer import AfterCommit, Consumer, Handler, HoldHook
-from ordreflyt_runtime.db import Migration, create_pool, migrate, schema_name, wait_for_database
-from ordreflyt_runtime.http import error_response, json_response, no_bare_errors, operator_auth
+from ordreflyt_runtime.consumer import Consumer
+from ordreflyt_runtime.db import create_pool, migrate, schema_name, wait_for_database
+from ordreflyt_runtime.http import (
+    error_response,
+    json_response,
+    no_bare_errors,
+    operator_auth,
+    public,
+)
 from ordreflyt_runtime.logs import setup_logging
 from ordreflyt_runtime.metrics import Metrics
 from ordreflyt_runtime.outbox import OutboxRelay, OutboxRow
-from ordreflyt_runtime.retention import INBOX_RULE, Pruner, RetentionConfig, RetentionRule
+from ordreflyt_runtime.retention import INBOX_RULE, Pruner, RetentionConfig
 from ordreflyt_runtime.retry import until_ready
 from ordreflyt_runtime.settings import ServiceSettings, SettingsError, load_toml, redact_url
+from ordreflyt_runtime.spec import C, Route, S, ServiceSpec
 from ordreflyt_runtime.topology import UNROUTED_QUEUE, ConsumerQueue, declare_exchanges
 
 log = logging.getLogger(__name__)
 
-# Adds a service's own routes, app state and cleanup contexts (run after the shared ones).
-Setup = Callable[["Runtime", web.Application], None]
-# Called on every /metrics scrape to bring the service's gauges up to date (held, parked...).
-ScrapeHook = Callable[["Runtime"], Awaitable[None]]
-# Extra facts for /readyz (`details`): shown, but they do not make the service unready.
-ReadyDetails = Callable[["Runtime"], Awaitable[dict[str, Any]]]
-
 
 @dataclass
-class ServiceSpec:
-    """What makes a service: its name, port, schema migrations, what it consumes and serves."""
-
-    name: str
-    default_port: int
-    migrations: Sequence[Migration] = ()
-    consumes: ConsumerQueue | None = None
-    handlers: Mapping[type[Event], Handler] = field(default_factory=dict)
-    setup: Setup | None = None
-    after_commit: AfterCommit | None = None
-    # Handle the messages waiting together, in one transaction (handlers that only touch the
-    # database); see consumer.py.
-    batch: bool = False
-    # Holds/parks the order of a message that failed on its content (see consumer.py).
-    hold: HoldHook | None = None
-    # The service's own records pruned after an age from [retention] (the inbox always is).
-    retention: Sequence[RetentionRule] = ()
-    on_scrape: Sequence[ScrapeHook] = ()
-    ready_details: ReadyDetails | None = None
-    # intake stays ready while PostgreSQL is away, because it spools deliveries meanwhile.
-    ready_without_database: bool = False
-
-
-@dataclass
-class Runtime:
+class Runtime(Generic[S, C]):
     """The shared resources of a running service, available to its routes and handlers."""
 
-    spec: ServiceSpec
+    spec: ServiceSpec[S, C]
     settings: ServiceSettings
+    config: C
+    # The whole TOML document (for what the runtime itself reads: [retention]).
+    document: Mapping[str, Any]
     metrics: Metrics
     pool: asyncpg.Pool | None = None
     connection: AbstractRobustConnection | None = None
@@ -90,28 +70,19 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
     pruner: Pruner | None = None
-    # The service's app (its keys hold what setup put there: for scrape and readiness hooks).
-    app: web.Application | None = None
-    # The message handlers (and the hold hook); a service's setup may set them once its
-    # config is loaded.
-    handlers: dict[type[Event], Handler] = field(default_factory=dict)
-    hold: HoldHook | None = None
-    _config: dict[str, Any] | None = None
-
-    def config(self) -> dict[str, Any]:
-        """The business configuration (ORDREFLYT_CONFIG), read once."""
-        if self._config is None:
-            self._config = load_toml(self.settings.config_path)
-        return self._config
+    service: S | None = None
+    started: bool = False
 
     @property
     def queue(self) -> ConsumerQueue | None:
-        """The service's queue with the retry delays of its settings (RETRY_DELAYS_MS)."""
-        if self.spec.consumes is None or self.settings.retry_delays_ms is None:
-            return self.spec.consumes
-        return dataclasses.replace(
-            self.spec.consumes, retry_delays_ms=self.settings.retry_delays_ms
-        )
+        """The service's queue, with the retry delays of its settings (RETRY_DELAYS_MS)."""
+        return self.spec.queue(self.settings.retry_delays_ms)
+
+    @property
+    def running(self) -> S:
+        """The service's own object (what its spec's `start` made)."""
+        assert self.started, "the service has not started"
+        return self.service  # type: ignore[return-value]  # S itself may be None
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -129,7 +100,7 @@ class Runtime:
             self.relay.wake()
 
 
-runtime_key = web.AppKey("runtime", Runtime)
+runtime_key = web.AppKey("runtime", Runtime[Any, Any])
 
 
 async def connect_broker(url: str, timeout: float) -> AbstractRobustConnection:
@@ -175,6 +146,16 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
     await rt.relay.stop(flush_timeout=rt.settings.shutdown_timeout)
 
 
+async def _service(app: web.Application) -> AsyncIterator[None]:
+    rt = app[runtime_key]
+    async with rt.spec.start(rt, rt.config) as service:
+        rt.service, rt.started = service, True
+        try:
+            yield
+        finally:
+            rt.started = False
+
+
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     rt = app[runtime_key]
     queue = rt.queue
@@ -182,16 +163,18 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     assert rt.connection is not None
+    service = rt.running
+    hold = rt.spec.hold
     rt.consumer = Consumer(
         queue,
-        rt.handlers,
+        {sub.event: functools.partial(sub.handler, service) for sub in rt.spec.subscriptions},
         rt.db,
         rt.metrics,
         prefetch=rt.settings.prefetch,
         on_outbox_written=rt.outbox_written,
         after_commit=rt.spec.after_commit,
         batch=rt.spec.batch,
-        hold=rt.hold,
+        hold=functools.partial(hold, service) if hold is not None else None,
     )
     await rt.consumer.start(rt.connection)
     yield
@@ -200,11 +183,11 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     rt = app[runtime_key]
-    rules = [*((INBOX_RULE,) if rt.spec.consumes is not None else ()), *rt.spec.retention]
+    rules = [*((INBOX_RULE,) if rt.spec.subscriptions else ()), *rt.spec.retention]
     if not rules:
         yield
         return
-    config = section(rt.config(), "retention", RetentionConfig)
+    config = section(rt.document, "retention", RetentionConfig)
     rt.pruner = Pruner(rt.db, schema_name(rt.spec.name), rules, config)
     rt.pruner.start()
     yield
@@ -225,15 +208,15 @@ async def readyz(request: web.Request) -> web.Response:
         "service": rt.spec.name,
         "checks": checks,
     }
-    if rt.spec.ready_details is not None:
+    if rt.spec.ready_details is not None and rt.started:
         try:
-            body["details"] = await asyncio.wait_for(rt.spec.ready_details(rt), 3.0)
+            body["details"] = await asyncio.wait_for(rt.spec.ready_details(rt.running), 3.0)
         except Exception as exc:
             body["details"] = {"error": f"not available: {exc!r}"}
     return json_response(body, status=200 if ready else 503)
 
 
-async def _checks(rt: Runtime) -> dict[str, str]:
+async def _checks(rt: Runtime[Any, Any]) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(rt.db.fetchval("SELECT 1"), 2.0)
@@ -250,14 +233,16 @@ async def _checks(rt: Runtime) -> dict[str, str]:
             if rt.relay.running
             else "stopped"
         )
-    if rt.spec.consumes is not None:
+    if rt.spec.subscriptions:
         checks["consumer"] = "ok" if rt.consumer is not None and rt.consumer.running else "stopped"
     return checks
 
 
 async def metrics(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
-    hooks: list[Awaitable[None]] = [_scrape_runtime(rt), *(hook(rt) for hook in rt.spec.on_scrape)]
+    hooks: list[Awaitable[None]] = [_scrape_runtime(rt)]
+    if rt.started:
+        hooks += [hook(rt.running) for hook in rt.spec.on_scrape]
     for result in await asyncio.gather(
         *(asyncio.wait_for(h, 3.0) for h in hooks), return_exceptions=True
     ):
@@ -268,7 +253,7 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-async def _scrape_runtime(rt: Runtime) -> None:
+async def _scrape_runtime(rt: Runtime[Any, Any]) -> None:
     if rt.relay is not None:
         rt.metrics.outbox_backlog.set(await rt.relay.backlog())
     if rt.connection is None or rt.connection.is_closed:
@@ -278,7 +263,7 @@ async def _scrape_runtime(rt: Runtime) -> None:
         rt.metrics.dlq_depth.labels(rt.queue.dlq).set(await dlq.depth(rt.connection, rt.queue.dlq))
 
 
-def _broker(request: web.Request) -> tuple[Runtime, ConsumerQueue]:
+def _broker(request: web.Request) -> tuple[Runtime[Any, Any], ConsumerQueue]:
     rt = request.app[runtime_key]
     if rt.queue is None or rt.connection is None:
         raise web.HTTPNotFound(
@@ -317,32 +302,43 @@ async def replay_dlq(request: web.Request) -> web.Response:
 
 
 def create_app(
-    spec: ServiceSpec, settings: ServiceSettings, client_max_size: int = 1024**2
+    spec: ServiceSpec[S, C],
+    settings: ServiceSettings,
+    client_max_size: int = 1024**2,
+    env: Mapping[str, str] | None = None,
 ) -> web.Application:
-    """The service's app: resources in cleanup_ctx (unwound in reverse at stop), health routes."""
+    """The service's app: its config read (a bad setting raises SettingsError), resources in
+    cleanup_ctx (unwound in reverse at stop), health, metrics, DLQ and the service's routes."""
+    document = load_toml(settings.config_path)
+    config = spec.config(document, os.environ if env is None else env)
     app = web.Application(
         client_max_size=client_max_size,
         middlewares=[no_bare_errors, operator_auth(settings.operator_token)],
     )
-    rt = Runtime(
-        spec=spec,
-        settings=settings,
-        metrics=Metrics(),
-        handlers=dict(spec.handlers),
-        hold=spec.hold,
+    rt: Runtime[S, C] = Runtime(
+        spec=spec, settings=settings, config=config, document=document, metrics=Metrics()
     )
     app[runtime_key] = rt
-    rt.app = app
-    app.cleanup_ctx.extend([_database, _broker_ctx, _relay, _retention, _consumer])
+    app.cleanup_ctx.extend([_database, _broker_ctx, _relay, _retention, _service, _consumer])
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    if spec.consumes is not None:
+    if spec.subscriptions:
         app.router.add_get("/dlq", list_dlq)
         app.router.add_post("/dlq/replay", replay_dlq)
-    if spec.setup is not None:
-        spec.setup(rt, app)
+    for route in spec.routes:
+        app.router.add_route(route.method, route.path, _route_handler(rt, route))
     return app
+
+
+def _route_handler(
+    rt: Runtime[S, C], route: Route[S]
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await route.handler(rt.running, request)
+
+    handle.__name__ = getattr(route.handler, "__name__", "route")
+    return public(handle) if route.public else handle
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -355,7 +351,7 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
+def run_service(spec: ServiceSpec[Any, Any], argv: Sequence[str] | None = None) -> None:
     """Console-script entry: settings, logging, app, serve until SIGTERM/SIGINT."""
     setup_logging(spec.name)
     try:

@@ -110,16 +110,6 @@ class ConsumerQueue:
         }
 
 
-# Every consuming service of the product and what it reads. A service that consumes declares
-# its entry at start; the definitions file is rendered from this table.
-CONSUMERS: dict[str, ConsumerQueue] = {}
-
-
-def register_consumer(queue: ConsumerQueue) -> ConsumerQueue:
-    CONSUMERS[queue.service] = queue
-    return queue
-
-
 async def declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
     """Declare the shared exchanges (idempotent); returns the events exchange."""
     unrouted = await channel.declare_exchange(

@@ -13,8 +13,8 @@ import signal
 
 from ordreflyt_contracts import Event, OrderDeleted, OrderReceived
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.service import ServiceSpec, run_service
-from ordreflyt_runtime.topology import ConsumerQueue
+from ordreflyt_runtime.service import run_service
+from ordreflyt_runtime.spec import ServiceSpec, no_config, on, stateless
 
 MIGRATIONS = (
     (
@@ -25,7 +25,7 @@ MIGRATIONS = (
 )
 
 
-async def record(event: OrderReceived | OrderDeleted, ctx: HandlerContext) -> None:
+async def record(_: None, event: OrderReceived | OrderDeleted, ctx: HandlerContext) -> None:
     await ctx.conn.execute(
         "INSERT INTO effects (event_id, shop_order_id) VALUES ($1, $2)",
         event.event_id,
@@ -43,11 +43,11 @@ def main() -> None:
     spec = ServiceSpec(
         name=name,
         default_port=8099,
+        config=no_config,
+        start=stateless,
         migrations=MIGRATIONS,
-        consumes=ConsumerQueue(
-            service=name, binding_keys=("intake.order.#",), retry_delays_ms=(200, 400)
-        ),
-        handlers={OrderReceived: record, OrderDeleted: record},
+        subscriptions=[on(OrderReceived, record), on(OrderDeleted, record)],
+        retry_delays_ms=(200, 400),
         after_commit=kill_after_commit,
     )
     run_service(spec)

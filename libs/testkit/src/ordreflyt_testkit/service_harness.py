@@ -6,13 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from aio_pika.abc import AbstractChannel
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ordreflyt_runtime.service import Runtime, ServiceSpec, create_app, runtime_key
+from ordreflyt_runtime.service import Runtime, create_app, runtime_key
 from ordreflyt_runtime.settings import ServiceSettings
+from ordreflyt_runtime.spec import ServiceSpec
 
 # The operator token of services started by tests (in-process and as processes).
 TEST_OPERATOR_TOKEN = "test-operator-token-0123456789"
@@ -42,8 +44,8 @@ def settings_for(
 
 @contextlib.asynccontextmanager
 async def running_service(
-    spec: ServiceSpec, settings: ServiceSettings
-) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], Runtime]]:
+    spec: ServiceSpec[Any, Any], settings: ServiceSettings
+) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], Runtime[Any, Any]]]:
     app = create_app(spec, settings)
     # The client sends the operator token (a test of refusals makes its own requests).
     client = TestClient(TestServer(app), headers=AUTH_HEADERS)
@@ -59,7 +61,7 @@ class ServiceUnderTest:
     """A service running in-process, with a tap queue that sees what it publishes."""
 
     client: TestClient[web.Request, web.Application]
-    runtime: Runtime
+    runtime: Runtime[Any, Any]
     tap: str
     channel: AbstractChannel
 

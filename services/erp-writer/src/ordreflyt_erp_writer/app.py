@@ -1,4 +1,4 @@
-"""The erp-writer service: settings, the Fortnox adapter wiring, and its HTTP routes.
+"""The erp-writer service: its spec (subscription, routes, tables) and its running object.
 
 Environment (besides the shared AMQP_URL, DATABASE_URL, HTTP_PORT):
 - FORTNOX_API_URL (default http://localhost:8200, the sandbox; real: https://api.fortnox.se):
@@ -10,185 +10,144 @@ Environment (besides the shared AMQP_URL, DATABASE_URL, HTTP_PORT):
   5), shared by every process using the same client id through PostgreSQL.
 TOML `[erp_writer]`: `erp = "fortnox"`, `create_missing_articles = false`.
 
-Routes: `GET /parked` (orders the ERP refused, with its code and message),
+Operator routes: `GET /parked` (orders the ERP refused, with its code and message),
 `POST /parked/{shop}/{order}/retry` (send a parked order again once fixed),
-`GET /links/{shop}/{order}` (the ERP document of a shop order).
+`GET /links/{shop}/{order}` (the ERP document of a shop order), `POST /links/{shop}/lookup`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
 from prometheus_client import Gauge
 
-from ordreflyt_contracts import ErpOrderRequested, decode_event
+from ordreflyt_contracts import ErpOrderRequested, Event
 from ordreflyt_erp import ErpMetrics
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
+from ordreflyt_erp_writer import store
 from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
-from ordreflyt_erp_writer.customers import CUSTOMER_DATA_MIGRATION
-from ordreflyt_erp_writer.handlers import (
-    LOCK_AND_READ_MIGRATION,
-    MIGRATION,
-    ErpWriter,
-    WriterOptions,
-)
+from ordreflyt_erp_writer.handlers import ErpWriter, WriterOptions
+from ordreflyt_erp_writer.store import MIGRATIONS, PgAttemptMarker
+from ordreflyt_runtime.config import section
+from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.db import create_pool, schema_name
-from ordreflyt_runtime.http import json_response, read_json
-from ordreflyt_runtime.outbox import add_to_outbox
-from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
-from ordreflyt_runtime.settings import (
-    SettingsError,
-    load_toml,
-)
-from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+from ordreflyt_runtime.http import error_response, json_response, read_json
+from ordreflyt_runtime.service import Runtime
+from ordreflyt_runtime.spec import ServiceSpec, get, on, post
 
 SERVICE = "erp-writer"
 DEFAULT_PORT = 8002
 
-QUEUE = register_consumer(
-    ConsumerQueue(service=SERVICE, binding_keys=(ErpOrderRequested.routing_key,))
-)
 
-writer_key = web.AppKey("erp_writer", ErpWriter)
-erp_metrics_key = web.AppKey("erp_metrics", ErpMetrics)
-parked_key = web.AppKey("parked_gauge", Gauge)
+class ErpWriterTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[erp_writer]`."""
 
-
-def writer_options(doc: dict[str, Any]) -> WriterOptions:
-    table = doc.get("erp_writer", {})
-    if not isinstance(table, dict):
-        raise SettingsError("[erp_writer] must be a table")
-    erp = table.get("erp", "fortnox")
-    if erp != "fortnox":
-        raise SettingsError(f"erp_writer.erp: {erp!r} is not supported yet (supported: fortnox)")
-    create = table.get("create_missing_articles", False)
-    if not isinstance(create, bool):
-        raise SettingsError("erp_writer.create_missing_articles must be true or false")
-    return WriterOptions(create_missing_articles=create)
+    erp: Literal["fortnox"] = "fortnox"
+    # Create articles the ERP does not have (from the order line) instead of parking the order.
+    create_missing_articles: bool = False
 
 
-async def list_parked(request: web.Request) -> web.Response:
-    rows = await request.app[runtime_key].db.fetch(
-        "SELECT shop_id, order_id, erp, code, message, parked_at FROM parked ORDER BY parked_at"
-    )
-    return json_response(
-        {
-            "parked": [
-                {
-                    "shop_id": r["shop_id"],
-                    "order_id": r["order_id"],
-                    "erp": r["erp"],
-                    "code": r["code"],
-                    "message": r["message"],
-                    "parked_at": r["parked_at"].isoformat(),
-                }
-                for r in rows
-            ]
-        }
-    )
-
-
-async def retry_parked(request: web.Request) -> web.Response:
-    runtime = request.app[runtime_key]
-    shop_id, order_id = request.match_info["shop"], request.match_info["order"]
-    async with runtime.db.acquire() as conn, conn.transaction():
-        raw = await conn.fetchval(
-            "DELETE FROM parked WHERE shop_id = $1 AND order_id = $2 RETURNING request",
-            shop_id,
-            order_id,
-        )
-        if raw is None:
-            return json_response({"error": f"order {shop_id}/{order_id} is not parked"}, 404)
-        original = decode_event(bytes(raw))
-        assert isinstance(original, ErpOrderRequested)
-        again = msgspec.structs.replace(original, event_id=uuid.uuid4(), reason="retried")
-        rows = await add_to_outbox(conn, again)
-    runtime.outbox_written(rows)
-    return json_response({"status": "sent again"})
-
-
-async def show_link(request: web.Request) -> web.Response:
-    row = await request.app[runtime_key].db.fetchrow(
-        "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2",
-        request.match_info["shop"],
-        request.match_info["order"],
-    )
-    if row is None:
-        return json_response({"error": "no ERP document for this order"}, 404)
-    return json_response(dict(row))
-
-
-async def lookup_links(request: web.Request) -> web.Response:
-    """`{"order_ids": [..]}` -> the ERP documents of those of the shop's orders that have one."""
-    body = await read_json(request) or {}
-    ids = [str(i) for i in body.get("order_ids", [])][:10_000]
-    rows = await request.app[runtime_key].db.fetch(
-        "SELECT order_id, document_kind, document_number, invoice_number FROM links"
-        " WHERE shop_id = $1 AND order_id = ANY($2::text[])",
-        request.match_info["shop"],
-        ids,
-    )
-    return json_response({"links": {r["order_id"]: dict(r) for r in rows}})
-
-
-async def _scrape(runtime: Runtime) -> None:
-    assert runtime.app is not None
-    parked = await runtime.db.fetchval("SELECT count(*) FROM parked")
-    runtime.app[parked_key].set(parked)
-
-
-async def _details(runtime: Runtime) -> dict[str, Any]:
-    assert runtime.app is not None
-    metrics = runtime.app[erp_metrics_key]
-    return {"erp": {metrics.erp: metrics.describe()}}
-
-
-def setup(runtime: Runtime, app: web.Application) -> None:
-    erp_metrics = app[erp_metrics_key] = ErpMetrics(runtime.metrics.registry)
-    app[parked_key] = Gauge(
-        "ordreflyt_erp_writer_parked",
-        "Orders parked: refused by the ERP or failing on their content (GET /parked)",
-        registry=runtime.metrics.registry,
-    )
-    options = writer_options(load_toml(runtime.settings.config_path))
+def load_config(document: Mapping[str, Any], env: Mapping[str, str]) -> WriterOptions:
+    table = section(document, "erp_writer", ErpWriterTable)
     # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
     fortnox_settings_from_env()
     rate_limit_from_env()
+    return WriterOptions(create_missing_articles=table.create_missing_articles)
 
-    async def adapter_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Markers commit on their own, on a pool the handlers never hold (see ErpWriter).
+
+@dataclass
+class ErpWriterService:
+    runtime: Runtime[ErpWriterService, WriterOptions]
+    writer: ErpWriter
+    erp_metrics: ErpMetrics
+    parked_gauge: Gauge
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, runtime: Runtime[ErpWriterService, WriterOptions], options: WriterOptions
+    ) -> AsyncIterator[ErpWriterService]:
+        erp_metrics = ErpMetrics(runtime.metrics.registry)
+        parked_gauge = Gauge(
+            "ordreflyt_erp_writer_parked",
+            "Orders parked: refused by the ERP or failing on their content (GET /parked)",
+            registry=runtime.metrics.registry,
+        )
+        # Markers commit on their own, on a pool the handlers never hold.
         side_pool = await create_pool(
             runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=4
         )
         try:
             async with fortnox_client(runtime.settings.database_url, erp_metrics) as client:
-                writer = ErpWriter(FortnoxAdapter(client), side_pool, options)
-                app[writer_key] = writer
-                runtime.handlers[ErpOrderRequested] = writer.erp_order_requested
-                runtime.hold = writer.park_failed
-                yield
+                writer = ErpWriter(FortnoxAdapter(client), PgAttemptMarker(side_pool), options)
+                yield cls(runtime, writer, erp_metrics, parked_gauge)
         finally:
             await side_pool.close()
 
-    # Before the consumer's context: the writer exists when consuming starts and is still there
-    # until the consumer has stopped.
-    app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, adapter_ctx)
-    app.router.add_get("/parked", list_parked)
-    app.router.add_post("/parked/{shop}/{order}/retry", retry_parked)
-    app.router.add_get("/links/{shop}/{order}", show_link)
-    app.router.add_post("/links/{shop}/lookup", lookup_links)
+    async def erp_order_requested(self, event: ErpOrderRequested, ctx: HandlerContext) -> None:
+        await self.writer.erp_order_requested(event, ctx)
+
+    async def park_failed(self, event: Event, reason: str, ctx: HandlerContext) -> bool:
+        return await self.writer.park_failed(event, reason, ctx)
+
+    async def scrape(self) -> None:
+        self.parked_gauge.set(await store.parked_count(self.runtime.db))
+
+    async def details(self) -> dict[str, Any]:
+        return {"erp": {self.erp_metrics.erp: self.erp_metrics.describe()}}
+
+    async def list_parked(self, request: web.Request) -> web.Response:
+        return json_response({"parked": await store.parked(self.runtime.db)})
+
+    async def retry_parked(self, request: web.Request) -> web.Response:
+        shop_id, order_id = request.match_info["shop"], request.match_info["order"]
+        async with self.runtime.db.acquire() as conn, conn.transaction():
+            original = await store.unpark(conn, shop_id, order_id)
+            if original is None:
+                return error_response(404, f"order {shop_id}/{order_id} is not parked")
+            again = msgspec.structs.replace(original, event_id=uuid.uuid4(), reason="retried")
+            ctx = HandlerContext(conn)
+            await ctx.publish(again)
+        self.runtime.outbox_written(ctx.written)
+        return json_response({"status": "sent again"})
+
+    async def show_link(self, request: web.Request) -> web.Response:
+        found = await store.link(
+            self.runtime.db, request.match_info["shop"], request.match_info["order"]
+        )
+        if found is None:
+            return error_response(404, "no ERP document for this order")
+        return json_response(found)
+
+    async def lookup_links(self, request: web.Request) -> web.Response:
+        """`{"order_ids": [..]}` -> the ERP documents of those of the shop's orders that
+        have one."""
+        body = await read_json(request) or {}
+        ids = [str(i) for i in body.get("order_ids", [])][:10_000]
+        found = await store.links(self.runtime.db, request.match_info["shop"], ids)
+        return json_response({"links": found})
 
 
-SPEC = ServiceSpec(
+SPEC: ServiceSpec[ErpWriterService, WriterOptions] = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
-    migrations=(MIGRATION, LOCK_AND_READ_MIGRATION, CUSTOMER_DATA_MIGRATION),
-    consumes=QUEUE,
-    setup=setup,
-    on_scrape=(_scrape,),
-    ready_details=_details,
+    config=load_config,
+    start=ErpWriterService.running,
+    migrations=MIGRATIONS,
+    subscriptions=[on(ErpOrderRequested, ErpWriterService.erp_order_requested)],
+    routes=[
+        get("/parked", ErpWriterService.list_parked),
+        post("/parked/{shop}/{order}/retry", ErpWriterService.retry_parked),
+        get("/links/{shop}/{order}", ErpWriterService.show_link),
+        post("/links/{shop}/lookup", ErpWriterService.lookup_links),
+    ],
+    hold=ErpWriterService.park_failed,
+    on_scrape=(ErpWriterService.scrape,),
+    ready_details=ErpWriterService.details,
 )

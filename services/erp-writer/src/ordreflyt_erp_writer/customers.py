@@ -15,34 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ordreflyt_runtime.db import DbConn
-
-CUSTOMER_DATA_MIGRATION = (
-    "erp-writer/003_customer_data_at",
-    "ALTER TABLE customers ADD COLUMN data_at timestamptz;",
-)
-
 
 def is_older(order_data_at: datetime | None, written_at: datetime | None) -> bool:
     """Whether an order's customer data is older than what the ERP customer was written from."""
     return order_data_at is not None and written_at is not None and order_data_at < written_at
-
-
-async def written_at(conn: DbConn, erp: str, email: str) -> datetime | None:
-    """When the shop data the remembered ERP customer was last written from was taken."""
-    value: datetime | None = await conn.fetchval(
-        "SELECT data_at FROM customers WHERE erp = $1 AND email = $2", erp, email
-    )
-    return value
-
-
-async def record_written_at(
-    conn: DbConn, erp: str, email: str, order_data_at: datetime | None
-) -> None:
-    """Remember the time of the data the ERP customer was just written from."""
-    await conn.execute(
-        "UPDATE customers SET data_at = $3 WHERE erp = $1 AND email = $2",
-        erp,
-        email,
-        order_data_at,
-    )

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
 import msgspec
 
 from ordreflyt_contracts import (
@@ -37,121 +37,27 @@ from ordreflyt_contracts import (
     ErpOrderRequested,
     ErpOrderUpdated,
     Event,
-    encode_event,
     new_event_fields,
 )
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
 from ordreflyt_erp import ErpAmbiguous, ErpUnavailable
 from ordreflyt_erp_writer.adapters.base import ErpAdapter, ErpDocument, ErpRejected
 from ordreflyt_erp_writer.checks import check_totals
-from ordreflyt_erp_writer.customers import is_older, record_written_at, written_at
+from ordreflyt_erp_writer.customers import is_older
+from ordreflyt_erp_writer.store import (
+    AttemptMarker,
+    Link,
+    PgWriterStore,
+    Remembered,
+    Result,
+    WriterStore,
+)
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.db import DbConn
 
 log = logging.getLogger(__name__)
 
-MIGRATION = (
-    "erp-writer/001_links",
-    """
-    CREATE TABLE links (
-        shop_id text NOT NULL,
-        order_id text NOT NULL,
-        erp text NOT NULL,
-        document_kind text NOT NULL,
-        document_number text NOT NULL,
-        invoice_number text,
-        customer_number text NOT NULL,
-        external_reference text NOT NULL,
-        adopted boolean NOT NULL DEFAULT false,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (shop_id, order_id)
-    );
-    CREATE TABLE attempts (
-        shop_id text NOT NULL,
-        order_id text NOT NULL,
-        first_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (shop_id, order_id)
-    );
-    CREATE TABLE customers (
-        erp text NOT NULL,
-        email text NOT NULL,
-        customer_number text NOT NULL,
-        fingerprint text NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (erp, email)
-    );
-    CREATE TABLE parked (
-        shop_id text NOT NULL,
-        order_id text NOT NULL,
-        erp text NOT NULL,
-        code text NOT NULL,
-        message text NOT NULL,
-        request bytea NOT NULL,
-        parked_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (shop_id, order_id)
-    );
-    """,
-)
-
 _fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
-
-# The order's lock, then its customer's (every path takes them in this order; a NULL customer
-# key: none), then what is known of both - read after the locks with a fresh snapshot, so that
-# it includes what the previous holder of a lock committed. One round trip.
-LOCK_AND_READ_MIGRATION = (
-    "erp-writer/002_lock_and_read",
-    """
-    CREATE FUNCTION lock_and_read(
-        order_lock text, customer_lock text,
-        p_shop_id text, p_order_id text, p_erp text, p_email text
-    ) RETURNS TABLE (
-        document_kind text, document_number text, invoice_number text, customer_number text,
-        attempted boolean, known_customer text, known_fingerprint text
-    ) LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
-    BEGIN
-        PERFORM pg_advisory_xact_lock(hashtext(order_lock));
-        IF customer_lock IS NOT NULL THEN
-            PERFORM pg_advisory_xact_lock(hashtext(customer_lock));
-        END IF;
-        RETURN QUERY
-        SELECT l.document_kind, l.document_number, l.invoice_number, l.customer_number,
-               EXISTS (SELECT 1 FROM attempts a
-                       WHERE a.shop_id = p_shop_id AND a.order_id = p_order_id),
-               c.customer_number, c.fingerprint
-        FROM (VALUES (1)) AS one (x)
-        LEFT JOIN links l ON l.shop_id = p_shop_id AND l.order_id = p_order_id
-        LEFT JOIN customers c ON c.erp = p_erp AND c.email = p_email;
-    END
-    $$;
-    """,
-)
-
-_REMEMBER_CUSTOMER = """
-INSERT INTO customers (erp, email, customer_number, fingerprint) VALUES ($1, $2, $3, $4)
-ON CONFLICT (erp, email) DO UPDATE
-SET customer_number = excluded.customer_number, fingerprint = excluded.fingerprint,
-    updated_at = now()
-"""
-
-# The link, no longer parked, erp-order.created in the outbox, and the customer as the ERP now
-# has it (NULL email: unchanged). One round trip.
-_STORE_RESULT = """
-WITH link AS (
-    INSERT INTO links (shop_id, order_id, erp, document_kind, document_number, invoice_number,
-                       customer_number, external_reference, adopted)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-), unparked AS (
-    DELETE FROM parked WHERE shop_id = $1 AND order_id = $2
-), message AS (
-    INSERT INTO outbox (event_id, routing_key, correlation_id, body)
-    VALUES ($13, $14, $15, $16)
-)
-INSERT INTO customers (erp, email, customer_number, fingerprint)
-SELECT $3, $10::text, $11::text, $12::text WHERE $10::text IS NOT NULL
-ON CONFLICT (erp, email) DO UPDATE
-SET customer_number = excluded.customer_number, fingerprint = excluded.fingerprint,
-    updated_at = now()
-"""
 
 
 def customer_fingerprint(customer: ErpCustomer) -> str:
@@ -182,39 +88,43 @@ class _Known:
     # When the shop took the data the remembered customer was last written from.
     customer_written_at: datetime | None = None
 
+    def remembered(self, erp: str, order: ErpOrder) -> Remembered | None:
+        if self.remember is None:
+            return None
+        number, fingerprint = self.remember
+        return Remembered(erp, order.customer.email, number, fingerprint, order.customer_data_at)
+
 
 class ErpWriter:
+    """The exactly-once decisions; the statements are the store's (`store_for` the handler's
+    connection), the attempt markers the marker's (committed on their own)."""
+
     def __init__(
-        self, adapter: ErpAdapter, side_pool: asyncpg.Pool, options: WriterOptions
+        self,
+        adapter: ErpAdapter,
+        marker: AttemptMarker,
+        options: WriterOptions,
+        store_for: Callable[[DbConn], WriterStore] = PgWriterStore,
     ) -> None:
         self.adapter = adapter
-        # Separate from the handlers' pool: markers must commit on their own, and a handler
-        # holding its connection must never wait for another from the same pool.
-        self._side_pool = side_pool
+        self._marker = marker
         self.options = options
+        self._store_for = store_for
 
     async def erp_order_requested(self, event: ErpOrderRequested, ctx: HandlerContext) -> None:
         order = event.erp_order
-        conn = ctx.conn
+        store = self._store_for(ctx.conn)
         erp = self.adapter.name
-        row = await conn.fetchrow(
-            "SELECT * FROM lock_and_read($1, $2, $3, $4, $5, $6)",
-            f"erp-order:{order.shop_id}:{order.shop_order_id}",
-            None if event.action == "update" else f"customer:{erp}:{order.customer.email}",
-            order.shop_id,
-            order.shop_order_id,
-            erp,
-            order.customer.email,
-        )
-        assert row is not None
+        email = None if event.action == "update" else order.customer.email
+        state = await store.lock_and_read(order.shop_id, order.shop_order_id, erp, email)
         link = (
             ErpDocument(
-                kind=row["document_kind"],
-                number=row["document_number"],
-                customer_number=row["customer_number"],
-                invoice_number=row["invoice_number"],
+                kind="invoice" if state.link.kind == "invoice" else "order",
+                number=state.link.number,
+                customer_number=state.link.customer_number,
+                invoice_number=state.link.invoice_number,
             )
-            if row["document_number"] is not None
+            if state.link is not None
             else None
         )
         if event.action == "update":
@@ -223,14 +133,17 @@ class ErpWriter:
         if link is not None:
             log.info("already in the ERP as %s %s; nothing written", link.kind, link.number)
             return
-        known = _Known(row["attempted"], row["known_customer"], row["known_fingerprint"])
-        await self._read_customer_age(conn, order, known)
+        known = _Known(state.attempted, state.customer_number, state.customer_fingerprint)
+        if known.customer_number is not None and known.customer_fingerprint != (
+            customer_fingerprint(order.customer)
+        ):
+            # About to update a remembered customer: how old is the data it was written from?
+            known.customer_written_at = await store.customer_written_at(erp, order.customer.email)
         try:
             document, adopted = await self._write(order, known)
         except ErpRejected as rejected:
-            await self._park(ctx, event, rejected, known)
+            await self._park(ctx, store, event, rejected, known)
             return
-        remember = known.remember or (None, None)
         created = ErpOrderCreated(
             **new_event_fields(order.shop_id, order.shop_order_id),
             erp=erp,
@@ -241,22 +154,15 @@ class ErpWriter:
             invoice_number=document.invoice_number,
             adopted=adopted,
         )
-        await conn.execute(
-            _STORE_RESULT,
+        result = Result(
             order.shop_id,
             order.shop_order_id,
             erp,
-            document.kind,
-            document.number,
-            document.invoice_number,
-            document.customer_number,
+            Link(document.kind, document.number, document.customer_number, document.invoice_number),
             order.external_reference,
             adopted,
-            order.customer.email if known.remember else None,
-            *remember,
-            *ctx.outbox_row(created),
         )
-        await self._record_customer_age(conn, order, known)
+        await store.store_result(result, known.remembered(erp, order), ctx.outbox_row(created))
         log.info(
             "%s %s %s in %s",
             "adopted" if adopted else "created",
@@ -272,11 +178,7 @@ class ErpWriter:
                 check_totals(self.adapter.name, order, found)
                 return await self.adapter.complete_document(order, found), True
         else:
-            await self._side_pool.execute(
-                "INSERT INTO attempts (shop_id, order_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                order.shop_id,
-                order.shop_order_id,
-            )
+            await self._marker.mark_attempt(order.shop_id, order.shop_order_id)
         customer_number = await self._customer(order.customer, known, order.customer_data_at)
         try:
             document = await self._create_document(order, customer_number)
@@ -358,22 +260,6 @@ class ErpWriter:
         known.remember = (number, fingerprint)
         return number
 
-    async def _read_customer_age(self, conn: DbConn, order: ErpOrder, known: _Known) -> None:
-        """When a remembered customer is about to be updated, how old its data is."""
-        if known.customer_number is not None and known.customer_fingerprint != (
-            customer_fingerprint(order.customer)
-        ):
-            known.customer_written_at = await written_at(
-                conn, self.adapter.name, order.customer.email
-            )
-
-    async def _record_customer_age(self, conn: DbConn, order: ErpOrder, known: _Known) -> None:
-        """After the customer was created or updated from this order: its data's time."""
-        if known.remember is not None:
-            await record_written_at(
-                conn, self.adapter.name, order.customer.email, order.customer_data_at
-            )
-
     async def _update(
         self, ctx: HandlerContext, order: ErpOrder, document: ErpDocument | None
     ) -> None:
@@ -401,29 +287,26 @@ class ErpWriter:
         error, beside the ERP's refusals (`GET /parked`, retried the same way)."""
         if not isinstance(event, ErpOrderRequested):
             return False
-        await self._park(ctx, event, ErpRejected("ordreflyt", reason), _Known(False, None, None))
+        store = self._store_for(ctx.conn)
+        await self._park(
+            ctx, store, event, ErpRejected("ordreflyt", reason), _Known(False, None, None)
+        )
         return True
 
     async def _park(
-        self, ctx: HandlerContext, event: ErpOrderRequested, rejected: ErpRejected, known: _Known
+        self,
+        ctx: HandlerContext,
+        store: WriterStore,
+        event: ErpOrderRequested,
+        rejected: ErpRejected,
+        known: _Known,
     ) -> None:
         order = event.erp_order
-        if known.remember is not None:
+        remembered = known.remembered(self.adapter.name, order)
+        if remembered is not None:
             # The customer was created or updated before the ERP refused the document.
-            await ctx.conn.execute(
-                _REMEMBER_CUSTOMER, self.adapter.name, order.customer.email, *known.remember
-            )
-            await self._record_customer_age(ctx.conn, order, known)
-        await ctx.conn.execute(
-            "INSERT INTO parked (shop_id, order_id, erp, code, message, request) VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (shop_id, order_id) DO UPDATE SET code = $4, message = $5, request = $6, parked_at = now()",
-            order.shop_id,
-            order.shop_order_id,
-            self.adapter.name,
-            rejected.code,
-            rejected.message,
-            encode_event(event),
-        )
+            await store.remember_customer(remembered)
+        await store.park(event, self.adapter.name, rejected.code, rejected.message)
         await ctx.publish(
             ErpOrderFailed(
                 **new_event_fields(order.shop_id, order.shop_order_id),

@@ -195,3 +195,136 @@ def row_json(row: asyncpg.Record) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+# For the message handler and the routes ---------------------------------------------------
+
+
+async def remember_link(
+    conn: DbConn,
+    *,
+    shop_id: str,
+    order_id: str,
+    erp: str,
+    document_kind: str,
+    document_number: str,
+    invoice_number: str | None,
+    external_reference: str,
+    erp_created_at: datetime,
+) -> None:
+    """The ERP document of a shop order (again, when a document was adopted)."""
+    await conn.execute(
+        "INSERT INTO links (shop_id, order_id, erp, document_kind, document_number,"
+        " invoice_number, external_reference, erp_created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (shop_id, order_id) DO UPDATE SET erp = EXCLUDED.erp,"
+        " document_kind = EXCLUDED.document_kind, document_number = EXCLUDED.document_number,"
+        " invoice_number = EXCLUDED.invoice_number,"
+        " external_reference = EXCLUDED.external_reference, needs_check = true",
+        shop_id,
+        order_id,
+        erp,
+        document_kind,
+        document_number,
+        invoice_number,
+        external_reference,
+        erp_created_at,
+    )
+
+
+async def poll_state(pool: asyncpg.Pool, erp: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM poll_state WHERE erp = $1", erp)
+    return row_json(row) if row is not None else None
+
+
+async def conflicts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT shop_id, order_id, key, outcome AS reason, effect, updated_at AS at"
+        " FROM effects WHERE state = 'conflict' ORDER BY updated_at"
+    )
+    return [row_json(r) for r in rows]
+
+
+async def reopen_conflicts(
+    pool: asyncpg.Pool, shop_id: str, order_id: str, shop_status: str
+) -> bool:
+    """Conflicting effects pending again, the shop's status taken as agreed; False if none."""
+    async with pool.acquire() as conn, conn.transaction():
+        keys = await conn.fetch(
+            "UPDATE effects SET state = 'pending', outcome = NULL, updated_at = now()"
+            " WHERE shop_id = $1 AND order_id = $2 AND state = 'conflict' RETURNING key",
+            shop_id,
+            order_id,
+        )
+        if not keys:
+            return False
+        await conn.execute(
+            "UPDATE links SET known_status = $3 WHERE shop_id = $1 AND order_id = $2",
+            shop_id,
+            order_id,
+            shop_status,
+        )
+    return True
+
+
+async def parked(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
+    rows = await pool.fetch(
+        "SELECT l.shop_id, l.order_id, l.document_number, l.parked_reason AS reason,"
+        " l.parked_at, coalesce(array_agg(e.key ORDER BY e.seq) FILTER (WHERE e.key IS NOT NULL),"
+        " '{}') AS effects FROM links l LEFT JOIN effects e ON e.shop_id = l.shop_id"
+        " AND e.order_id = l.order_id AND e.state IN ('failed', 'pending')"
+        " WHERE l.parked_reason IS NOT NULL GROUP BY l.shop_id, l.order_id ORDER BY l.parked_at"
+    )
+    retrying = await pool.fetch(
+        "SELECT shop_id, order_id, key, attempts, last_error, updated_at FROM effects"
+        " WHERE state = 'pending' AND last_error IS NOT NULL ORDER BY seq"
+    )
+    return {
+        "parked": [{**row_json(r), "effects": list(r["effects"])} for r in rows],
+        "retrying": [row_json(r) for r in retrying],
+    }
+
+
+async def unpark(pool: asyncpg.Pool, shop_id: str, order_id: str) -> bool:
+    """A parked order's link checked again and its failed effects pending; False if none."""
+    async with pool.acquire() as conn, conn.transaction():
+        was_parked = await conn.fetchval(
+            "UPDATE links SET parked_reason = NULL, parked_at = NULL, needs_check = true"
+            " WHERE shop_id = $1 AND order_id = $2 AND parked_reason IS NOT NULL RETURNING true",
+            shop_id,
+            order_id,
+        )
+        if not was_parked:
+            return False
+        await conn.execute(
+            "UPDATE effects SET state = 'pending', updated_at = now()"
+            " WHERE shop_id = $1 AND order_id = $2 AND state = 'failed'",
+            shop_id,
+            order_id,
+        )
+    return True
+
+
+async def order_story(pool: asyncpg.Pool, shop_id: str, order_id: str) -> dict[str, Any] | None:
+    link = await pool.fetchrow(
+        "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2", shop_id, order_id
+    )
+    if link is None:
+        return None
+    effects = await pool.fetch(
+        "SELECT key, state, outcome, note, attempts, last_error, effect, created_at, updated_at"
+        " FROM effects WHERE shop_id = $1 AND order_id = $2 ORDER BY seq",
+        shop_id,
+        order_id,
+    )
+    return {**row_json(link), "effects": [row_json(e) for e in effects]}
+
+
+async def waiting_counts(pool: asyncpg.Pool) -> dict[str, int]:
+    """Effects a person must look at, by state (conflict, failed)."""
+    rows = await pool.fetch(
+        "SELECT state, count(*) AS n FROM effects WHERE state IN ('conflict', 'failed')"
+        " GROUP BY state"
+    )
+    counts = {r["state"]: int(r["n"]) for r in rows}
+    return {state: counts.get(state, 0) for state in ("conflict", "failed")}

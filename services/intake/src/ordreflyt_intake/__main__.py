@@ -91,11 +91,8 @@ def classify(shop: str, orders: list[dict[str, Any]]) -> dict[str, list[str]]:
     candidates = [o for o in orders if "refused" not in o]
     ids = [o["id"] for o in candidates]
     links = _ok(*call("erp-writer", "POST", f"/links/{shop}/lookup", {"order_ids": ids}))["links"]
-    previews = _ok(
-        *call(
-            "order-mapper", "POST", f"/preview/{shop}", {"orders": [o["order"] for o in candidates]}
-        )
-    )["orders"]
+    wanted = [{"order": o["order"], "paid": o["paid"]} for o in candidates]
+    previews = _ok(*call("order-mapper", "POST", f"/preview/{shop}", {"orders": wanted}))["orders"]
     outcome = {p["id"]: p for p in previews}
     for entry in orders:
         label = f"#{entry['number'] or entry['id']} (id {entry['id']}, {entry['status']})"

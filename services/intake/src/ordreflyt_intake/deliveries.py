@@ -195,7 +195,7 @@ class Intake:
     """Keeps deliveries: in PostgreSQL, or in the spool while PostgreSQL is away."""
 
     def __init__(
-        self, runtime: Runtime, config: IntakeConfig, metrics: IntakeMetrics, spool: Spool
+        self, runtime: Runtime[Any, Any], config: IntakeConfig, metrics: IntakeMetrics, spool: Spool
     ) -> None:
         self.runtime = runtime
         self.config = config

@@ -135,18 +135,10 @@ class Reconciler:
 
     async def reconcile(self, shop: Shop) -> PassResult:
         """One pass over a shop's changed orders (skipped if another process is at it)."""
-        pool = self.intake.runtime.db
-        async with pool.acquire() as conn:
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"reconcile:{shop.shop_id}"
-            ):
+        async with store.shop_lock(self.intake.runtime.db, f"reconcile:{shop.shop_id}") as mine:
+            if not mine:
                 return PassResult(shop.shop_id, error="another intake process is reconciling")
-            try:
-                result = await self._pass(shop)
-            finally:
-                await conn.execute(
-                    "SELECT pg_advisory_unlock(hashtext($1))", f"reconcile:{shop.shop_id}"
-                )
+            result = await self._pass(shop)
         self.last[shop.shop_id] = result
         return result
 

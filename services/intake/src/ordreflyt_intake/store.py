@@ -9,14 +9,16 @@ storing one again (a spooled delivery replayed after a crash) changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from ordreflyt_runtime.db import Migration
-from ordreflyt_runtime.outbox import OutboxRow
+from ordreflyt_runtime.outbox import OutboxRow, outbox_insert
 
 MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -86,9 +88,18 @@ NOT_FORWARDED = "not-forwarded"
 PING = "ping"
 SPOOLED = "spooled"  # answered, on disk, stored in PostgreSQL as soon as it answers
 
+# The message of a stored delivery: its row is $12 (event id), $13 (routing key), $14 (body);
+# the correlation id is the order id ($7), as in the message's own row.
+_MESSAGE_IF_PUBLISHED = outbox_insert(
+    "$12", "$13", "$7::text", "$14", source="delivery", where="delivery.outcome = 'published'"
+)
+_MESSAGE_IF_ANY = outbox_insert(
+    "$12", "$13", "$7::text", "$14", source="delivery", where="$12::uuid IS NOT NULL"
+)
+
 # $16: publish even a state seen before (resync); $17: keep a row of a repeated delivery
 # (webhooks: yes, every 2xx is kept; polls: no, a poll sees most states again).
-_STORE_STATE = """
+_STORE_STATE = f"""
 WITH state AS (
     INSERT INTO order_states (shop_id, order_id, date_modified_gmt, status, content_hash, delivery_id)
     VALUES ($2, $7, $9, $8, $15, $1)
@@ -106,13 +117,12 @@ WITH state AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING outcome
 ), message AS (
-    INSERT INTO outbox (event_id, routing_key, correlation_id, body)
-    SELECT $12, $13, $7::text, $14 FROM delivery WHERE delivery.outcome = 'published'
+    {_MESSAGE_IF_PUBLISHED}
 )
 SELECT (SELECT outcome FROM decided) AS outcome, EXISTS (SELECT 1 FROM delivery) AS stored
 """
 
-_STORE_PLAIN = """
+_STORE_PLAIN = f"""
 WITH delivery AS (
     INSERT INTO deliveries
         (id, shop_id, topic, webhook_id, wc_delivery_id, headers, body,
@@ -121,8 +131,7 @@ WITH delivery AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING outcome
 ), message AS (
-    INSERT INTO outbox (event_id, routing_key, correlation_id, body)
-    SELECT $12, $13, $7::text, $14 FROM delivery WHERE $12::uuid IS NOT NULL
+    {_MESSAGE_IF_ANY}
 )
 SELECT $11::text AS outcome, EXISTS (SELECT 1 FROM delivery) AS stored
 """
@@ -251,3 +260,31 @@ async def states_seen(pool: asyncpg.Pool, shop_id: str, order_ids: list[int]) ->
         order_ids,
     )
     return {r["order_id"] for r in rows}
+
+
+async def watermarks(pool: asyncpg.Pool) -> list[dict[str, object]]:
+    rows = await pool.fetch(
+        "SELECT shop_id, watermark, last_pass_at, last_error FROM reconcile_watermarks"
+    )
+    return [dict(r) for r in rows]
+
+
+async def reconcile_lag(pool: asyncpg.Pool) -> dict[str, float]:
+    """Seconds since each shop's last complete reconciliation pass."""
+    rows = await pool.fetch(
+        "SELECT shop_id, extract(epoch FROM now() - last_pass_at) AS lag"
+        " FROM reconcile_watermarks WHERE last_pass_at IS NOT NULL"
+    )
+    return {r["shop_id"]: float(r["lag"]) for r in rows}
+
+
+@contextlib.asynccontextmanager
+async def shop_lock(pool: asyncpg.Pool, name: str) -> AsyncIterator[bool]:
+    """A session advisory lock for one process at a time (False: another holds it)."""
+    async with pool.acquire() as conn:
+        locked = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name))
+        try:
+            yield locked
+        finally:
+            if locked:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from ordreflyt_intake.config import IntakeConfig, Shop
+from ordreflyt_intake.config import Shop
 from ordreflyt_intake.deliveries import CannotStore, Intake, Refused
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.secrets import SecretBook
@@ -30,19 +30,12 @@ from ordreflyt_runtime.http import (
     BodyTooSlow,
     error_response,
     json_response,
-    public,
     read_body,
 )
 from ordreflyt_runtime.logs import log_context
-from ordreflyt_runtime.service import runtime_key
 from ordreflyt_runtime.signing import signature_ok
 
 log = logging.getLogger(__name__)
-
-config_key = web.AppKey("intake_config", IntakeConfig)
-metrics_key = web.AppKey("intake_metrics", IntakeMetrics)
-intake_key = web.AppKey("intake", Intake)
-secrets_key = web.AppKey("intake_secrets", SecretBook)
 
 _PING_BODY = re.compile(rb"^webhook_id=\d{1,20}$")
 # Headers kept with a stored delivery (others, such as cookies, are not needed to replay it),
@@ -74,17 +67,18 @@ def headers_json(request: web.Request, ping: bool = False) -> str:
     return _json.encode(kept).decode()
 
 
-@public  # signed: the signature is checked here
-async def woocommerce_webhook(request: web.Request) -> web.Response:
-    config = request.app[config_key]
-    metrics = request.app[metrics_key]
+async def woocommerce_webhook(
+    intake: Intake, book: SecretBook, request: web.Request
+) -> web.Response:
+    """A public route: the signature is checked here."""
+    config, metrics = intake.config, intake.metrics
     shop_id = request.match_info["shop"]
     shop = config.shops.get(shop_id)
     if shop is None:
         return _reject(
             metrics, "unknown", 404, f"unknown shop {shop_id!r}: no [shops.{shop_id}] in the config"
         )
-    settings = request.app[runtime_key].settings
+    settings = intake.runtime.settings
     try:
         body = await read_body(request, config.max_body_bytes, settings.body_timeout)
     except BodyTooLarge as exc:
@@ -95,7 +89,7 @@ async def woocommerce_webhook(request: web.Request) -> web.Response:
     topic = request.headers.get("X-WC-Webhook-Topic")
     signature = request.headers.get("X-WC-Webhook-Signature")
     ping = topic is None and signature is None and bool(_PING_BODY.match(body.strip()))
-    if not ping and not await _signed(request, shop, body, signature):
+    if not ping and not await _signed(book, shop, body, signature):
         reason = (
             "missing X-WC-Webhook-Signature"
             if not signature
@@ -111,7 +105,6 @@ async def woocommerce_webhook(request: web.Request) -> web.Response:
         body=body,
         received_at=datetime.now(UTC),
     )
-    intake = request.app[intake_key]
     try:
         stored = await intake.keep(delivery)
     except Refused as refused:
@@ -131,14 +124,13 @@ async def woocommerce_webhook(request: web.Request) -> web.Response:
     )
 
 
-async def _signed(request: web.Request, shop: Shop, body: bytes, signature: str | None) -> bool:
+async def _signed(book: SecretBook, shop: Shop, body: bytes, signature: str | None) -> bool:
     if not signature:
         return False
-    book = request.app[secrets_key]
     if signature_ok(body, signature, book.secrets(shop)):
         return True
     # A secret registered moments ago by another intake process: look again (rate-limited).
     return await book.refresh() and signature_ok(body, signature, book.secrets(shop))
 
 
-__all__ = ["DUPLICATE", "config_key", "intake_key", "metrics_key", "woocommerce_webhook"]
+__all__ = ["DUPLICATE", "woocommerce_webhook"]

@@ -1,16 +1,22 @@
-"""The order-mapper service: spec (queue, handlers, tables) and its HTTP routes.
+"""The order-mapper service: its spec (subscriptions, routes, tables) and its running object.
 
-Routes besides the shared health ones:
+Operator routes:
 - `GET /holds`: held orders with their reasons.
 - `POST /holds/{shop}/{order}/release`: map the order's latest state again and send it
   (after the cause was fixed, e.g. a VAT rate added to the config and the service restarted).
 - `GET /changed`: orders changed after transfer.
 - `GET /orders/{shop}/{order}`: what order-mapper knows of one order.
+- `POST /preview/{shop}` `{"orders": [{"order": <shop order JSON>, "paid": bool}, ..]}`: what
+  it would do with each, storing nothing (used by `ordreflyt-intake resync --dry-run`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -20,206 +26,159 @@ from ordreflyt_contracts import (
     ErpOrderCreated,
     ErpOrderFailed,
     ErpOrderUpdated,
+    Event,
     OrderDeleted,
     OrderReceived,
     OrderRestored,
     WooOrder,
 )
+from ordreflyt_order_mapper import store
 from ordreflyt_order_mapper.handlers import OrderMapper
-from ordreflyt_order_mapper.rules import load_rules
-from ordreflyt_order_mapper.state import MIGRATIONS
+from ordreflyt_order_mapper.rules import MappingRules, load_rules
+from ordreflyt_order_mapper.store import MIGRATIONS
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.http import json_response, read_json
+from ordreflyt_runtime.http import error_response, json_response, read_json
 from ordreflyt_runtime.logs import log_context
-from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
-from ordreflyt_runtime.settings import load_toml
-from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+from ordreflyt_runtime.service import Runtime
+from ordreflyt_runtime.spec import ServiceSpec, get, on, post
 
 SERVICE = "order-mapper"
 DEFAULT_PORT = 8001
 
-QUEUE = register_consumer(
-    ConsumerQueue(
-        service=SERVICE,
-        binding_keys=(
-            OrderReceived.routing_key,
-            OrderRestored.routing_key,
-            OrderDeleted.routing_key,
-            # What erp-writer did with an order, kept with it.
-            ErpOrderCreated.routing_key,
-            ErpOrderFailed.routing_key,
-            ErpOrderUpdated.routing_key,
-        ),
-    )
-)
-
 log = logging.getLogger(__name__)
 
-mapper_key = web.AppKey("order_mapper", OrderMapper)
-held_key = web.AppKey("held_gauge", Gauge)
+
+class PreviewItem(msgspec.Struct, frozen=True):
+    order: WooOrder
+    paid: bool
 
 
-async def list_holds(request: web.Request) -> web.Response:
-    rows = await request.app[runtime_key].db.fetch(
-        "SELECT shop_id, order_id, order_number, status, held_reasons, held_at FROM orders"
-        " WHERE held_reasons IS NOT NULL ORDER BY held_at"
-    )
-    return json_response(
-        {
-            "holds": [
-                {
-                    "shop_id": r["shop_id"],
-                    "order_id": r["order_id"],
-                    "order_number": r["order_number"],
-                    "status": r["status"],
-                    "reasons": list(r["held_reasons"]),
-                    "held_at": r["held_at"].isoformat(),
-                }
-                for r in rows
-            ]
-        }
-    )
+class PreviewRequest(msgspec.Struct, frozen=True):
+    orders: list[PreviewItem] = []
 
 
-async def release_hold(request: web.Request) -> web.Response:
-    runtime = request.app[runtime_key]
-    shop_id, order_id = request.match_info["shop"], request.match_info["order"]
-    with log_context(shop_id=shop_id, shop_order_id=order_id):
-        async with runtime.db.acquire() as conn, conn.transaction():
-            ctx = HandlerContext(conn)
-            outcome = await request.app[mapper_key].release(ctx, shop_id, order_id)
-        if ctx.wrote_outbox:
-            runtime.outbox_written(ctx.written)
-        if outcome is not None and outcome.action == "sent":
-            log.info("released by an operator and sent to the ERP")
-    if outcome is None:
-        return json_response({"error": f"order {shop_id}/{order_id} is not known"}, 404)
-    if outcome.action == "duplicate-transfer":
-        return json_response(
-            {"error": f"order {shop_id}/{order_id} was already sent to the ERP"}, 409
+@dataclass
+class OrderMapperService:
+    runtime: Runtime[OrderMapperService, MappingRules]
+    mapper: OrderMapper
+    held: Gauge
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, runtime: Runtime[OrderMapperService, MappingRules], rules: MappingRules
+    ) -> AsyncIterator[OrderMapperService]:
+        held = Gauge(
+            "ordreflyt_order_mapper_held",
+            "Orders held: they cannot be sent to the ERP as they are (GET /holds)",
+            registry=runtime.metrics.registry,
         )
-    if outcome.action == "held":
-        return json_response({"status": "held", "reasons": list(outcome.reasons)}, 409)
-    return json_response({"status": "sent"})
+        yield cls(runtime, OrderMapper(rules), held)
 
+    # Messages ---------------------------------------------------------------------------
 
-async def list_changed(request: web.Request) -> web.Response:
-    rows = await request.app[runtime_key].db.fetch(
-        "SELECT shop_id, order_id, order_number, status, change_note, updated_at FROM orders"
-        " WHERE changed_after_transfer ORDER BY updated_at"
-    )
-    return json_response(
-        {
-            "changed": [
-                {
-                    "shop_id": r["shop_id"],
-                    "order_id": r["order_id"],
-                    "order_number": r["order_number"],
-                    "status": r["status"],
-                    "note": r["change_note"],
-                    "updated_at": r["updated_at"].isoformat(),
-                }
-                for r in rows
-            ]
-        }
-    )
+    async def order_received(
+        self, event: OrderReceived | OrderRestored, ctx: HandlerContext
+    ) -> None:
+        await self.mapper.order_received(event, ctx)
 
+    async def order_deleted(self, event: OrderDeleted, ctx: HandlerContext) -> None:
+        await self.mapper.order_deleted(event, ctx)
 
-async def show_order(request: web.Request) -> web.Response:
-    row = await request.app[runtime_key].db.fetchrow(
-        "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2",
-        request.match_info["shop"],
-        request.match_info["order"],
-    )
-    if row is None:
-        return json_response({"error": "order not known"}, 404)
-    return json_response(
-        {
-            "shop_id": row["shop_id"],
-            "order_id": row["order_id"],
-            "order_number": row["order_number"],
-            "status": row["status"],
-            "paid": row["paid"],
-            "deleted": row["deleted"],
-            "transferred_at": row["transferred_at"].isoformat() if row["transferred_at"] else None,
-            "changed_after_transfer": row["changed_after_transfer"],
-            "change_note": row["change_note"],
-            "held_reasons": list(row["held_reasons"]) if row["held_reasons"] is not None else None,
-            "erp_status": row["erp_status"],
-            "erp_note": row["erp_note"],
-        }
-    )
+    async def erp_reported(
+        self, event: ErpOrderCreated | ErpOrderFailed | ErpOrderUpdated, ctx: HandlerContext
+    ) -> None:
+        await self.mapper.erp_reported(event, ctx)
 
+    async def hold_failed(self, event: Event, reason: str, ctx: HandlerContext) -> bool:
+        return await self.mapper.hold_failed(event, reason, ctx)
 
-async def preview(request: web.Request) -> web.Response:
-    """`{"orders": [<shop order JSON>, ..]}` -> what order-mapper would do with each, without
-    storing anything: already sent, would send, would hold (with the reasons), not paid."""
-    shop_id = request.match_info["shop"]
-    body = await read_json(request, limit=64 * 1024 * 1024) or {}
-    mapper = request.app[mapper_key]
-    raw_orders = body.get("orders", []) if isinstance(body, dict) else []
-    orders = []
-    for raw in raw_orders:
+    async def scrape(self) -> None:
+        self.held.set(await store.held_count(self.runtime.db))
+
+    # Routes -----------------------------------------------------------------------------
+
+    async def list_holds(self, request: web.Request) -> web.Response:
+        return json_response({"holds": await store.holds(self.runtime.db)})
+
+    async def release(self, request: web.Request) -> web.Response:
+        shop_id, order_id = request.match_info["shop"], request.match_info["order"]
+        with log_context(shop_id=shop_id, shop_order_id=order_id):
+            async with self.runtime.db.acquire() as conn, conn.transaction():
+                ctx = HandlerContext(conn)
+                outcome = await self.mapper.release(ctx, shop_id, order_id)
+            if ctx.wrote_outbox:
+                self.runtime.outbox_written(ctx.written)
+            if outcome is not None and outcome.action == "sent":
+                log.info("released by an operator and sent to the ERP")
+        if outcome is None:
+            return error_response(404, f"order {shop_id}/{order_id} is not known")
+        if outcome.action == "duplicate-transfer":
+            return error_response(409, f"order {shop_id}/{order_id} was already sent to the ERP")
+        if outcome.action == "not-paid":
+            return error_response(409, f"order {shop_id}/{order_id} has never been paid")
+        if outcome.action == "held":
+            return json_response({"status": "held", "reasons": list(outcome.reasons)}, 409)
+        return json_response({"status": "sent"})
+
+    async def list_changed(self, request: web.Request) -> web.Response:
+        return json_response({"changed": await store.changed(self.runtime.db)})
+
+    async def show_order(self, request: web.Request) -> web.Response:
+        found = await store.order(
+            self.runtime.db, request.match_info["shop"], request.match_info["order"]
+        )
+        if found is None:
+            return error_response(404, "order not known")
+        return json_response(found)
+
+    async def preview(self, request: web.Request) -> web.Response:
+        """What order-mapper would do with each order, storing nothing."""
+        shop_id = request.match_info["shop"]
+        body = await read_json(request, limit=64 * 1024 * 1024)
         try:
-            orders.append(msgspec.convert(raw, WooOrder, strict=False))
+            wanted = msgspec.convert(body or {}, PreviewRequest, strict=False)
         except msgspec.ValidationError as exc:
-            return json_response({"error": f"not an order: {exc}"}, 400)
-    rows = await request.app[runtime_key].db.fetch(
-        "SELECT order_id, transferred_at, held_reasons FROM orders"
-        " WHERE shop_id = $1 AND order_id = ANY($2::text[])",
-        shop_id,
-        [str(o.id) for o in orders],
-    )
-    known = {r["order_id"]: r for r in rows}
-    answer = []
-    for order in orders:
-        row = known.get(str(order.id))
-        reasons: list[str] = []
-        if row is not None and row["transferred_at"] is not None:
-            outcome = "already-sent"
-        else:
-            outcome, reasons = mapper.preview(shop_id, order)
-        answer.append({"id": order.id, "outcome": outcome, "reasons": reasons})
-    return json_response({"orders": answer})
+            return error_response(400, f"not a preview request: {exc}")
+        sent = await store.transferred(
+            self.runtime.db, shop_id, [str(i.order.id) for i in wanted.orders]
+        )
+        answer: list[dict[str, Any]] = []
+        for item in wanted.orders:
+            reasons: list[str] = []
+            if str(item.order.id) in sent:
+                outcome = "already-sent"
+            else:
+                outcome, reasons = self.mapper.preview(shop_id, item.order, item.paid)
+            answer.append({"id": item.order.id, "outcome": outcome, "reasons": reasons})
+        return json_response({"orders": answer})
 
 
-async def _scrape(runtime: Runtime) -> None:
-    assert runtime.app is not None
-    held = await runtime.db.fetchval("SELECT count(*) FROM orders WHERE held_reasons IS NOT NULL")
-    runtime.app[held_key].set(held)
-
-
-def setup(runtime: Runtime, app: web.Application) -> None:
-    mapper = OrderMapper(load_rules(load_toml(runtime.settings.config_path)))
-    app[mapper_key] = mapper
-    runtime.handlers = {
-        OrderReceived: mapper.order_received,
-        OrderRestored: mapper.order_received,
-        OrderDeleted: mapper.order_deleted,
-        ErpOrderCreated: mapper.erp_reported,
-        ErpOrderFailed: mapper.erp_reported,
-        ErpOrderUpdated: mapper.erp_reported,
-    }
-    runtime.hold = mapper.hold_failed
-    app[held_key] = Gauge(
-        "ordreflyt_order_mapper_held",
-        "Orders held: they cannot be sent to the ERP as they are (GET /holds)",
-        registry=runtime.metrics.registry,
-    )
-    app.router.add_get("/holds", list_holds)
-    app.router.add_post("/holds/{shop}/{order}/release", release_hold)
-    app.router.add_get("/changed", list_changed)
-    app.router.add_get("/orders/{shop}/{order}", show_order)
-    app.router.add_post("/preview/{shop}", preview)
-
-
-# Its handlers only read and write its own tables: the states waiting are handled in batches.
-SPEC = ServiceSpec(
+SPEC: ServiceSpec[OrderMapperService, MappingRules] = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
+    config=load_rules,
+    start=OrderMapperService.running,
     migrations=MIGRATIONS,
-    consumes=QUEUE,
-    setup=setup,
+    subscriptions=[
+        on(OrderReceived, OrderMapperService.order_received),
+        on(OrderRestored, OrderMapperService.order_received),
+        on(OrderDeleted, OrderMapperService.order_deleted),
+        # What erp-writer did with an order, kept with it.
+        on(ErpOrderCreated, OrderMapperService.erp_reported),
+        on(ErpOrderFailed, OrderMapperService.erp_reported),
+        on(ErpOrderUpdated, OrderMapperService.erp_reported),
+    ],
+    routes=[
+        get("/holds", OrderMapperService.list_holds),
+        post("/holds/{shop}/{order}/release", OrderMapperService.release),
+        get("/changed", OrderMapperService.list_changed),
+        get("/orders/{shop}/{order}", OrderMapperService.show_order),
+        post("/preview/{shop}", OrderMapperService.preview),
+    ],
+    # Its handlers only read and write its own tables: the states waiting are handled in
+    # batches.
     batch=True,
-    on_scrape=(_scrape,),
+    hold=OrderMapperService.hold_failed,
+    on_scrape=(OrderMapperService.scrape,),
 )

@@ -32,37 +32,12 @@ from ordreflyt_contracts import (
 from ordreflyt_contracts.erp import ErpOrder
 from ordreflyt_order_mapper.mapping import MappingHeld, map_order
 from ordreflyt_order_mapper.rules import MappingRules
+from ordreflyt_order_mapper.store import OrderStore
 from ordreflyt_runtime.consumer import HandlerContext
-from ordreflyt_runtime.db import DbConn
 
 log = logging.getLogger(__name__)
 
-_order_json = msgspec.json.Encoder(decimal_format="string")
 _fingerprint_json = msgspec.json.Encoder(decimal_format="string", order="sorted")
-
-# The first state of a shop order, stored with its outcome (sent: transferred; held: reasons)
-# in one statement. Nothing is inserted for an order already known.
-_FIRST_STATE = """
-INSERT INTO orders (shop_id, order_id, status, order_number, date_modified_gmt, latest, paid,
-                    transferred_at, transferred_fingerprint, held_reasons, held_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7,
-        CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, $8::text,
-        $9::text[], CASE WHEN $9::text[] IS NULL THEN NULL ELSE now() END)
-ON CONFLICT DO NOTHING
-RETURNING true
-"""
-
-
-# A state whose handling failed: stored (or its row updated) and held with the error.
-_HOLD_FAILED = """
-INSERT INTO orders (shop_id, order_id, status, order_number, date_modified_gmt, latest,
-                    held_reasons, held_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-ON CONFLICT (shop_id, order_id) DO UPDATE
-SET held_reasons = excluded.held_reasons, held_at = coalesce(orders.held_at, now()),
-    latest = CASE WHEN orders.transferred_at IS NULL THEN excluded.latest ELSE orders.latest END,
-    updated_at = now()
-"""
 
 
 def fingerprint(erp_order: ErpOrder) -> str:
@@ -79,6 +54,8 @@ class Outcome:
 
 
 class OrderMapper:
+    """The decisions; every statement goes through the store (the handler's transaction)."""
+
     def __init__(self, rules: MappingRules) -> None:
         self.rules = rules
 
@@ -86,7 +63,11 @@ class OrderMapper:
         self, event: OrderReceived | OrderRestored, ctx: HandlerContext
     ) -> None:
         outcome = await self.apply_state(
-            ctx, event.shop_id, event.order, restored=isinstance(event, OrderRestored)
+            ctx,
+            event.shop_id,
+            event.order,
+            paid=event.paid,
+            restored=isinstance(event, OrderRestored),
         )
         log.info(
             "order state %s: %s",
@@ -96,11 +77,7 @@ class OrderMapper:
         )
 
     async def order_deleted(self, event: OrderDeleted, ctx: HandlerContext) -> None:
-        await ctx.conn.execute(
-            "UPDATE orders SET deleted = true, updated_at = now() WHERE shop_id = $1 AND order_id = $2",
-            event.shop_id,
-            event.shop_order_id,
-        )
+        await OrderStore(ctx.conn).mark_deleted(event.shop_id, event.shop_order_id)
         log.info("order moved to the trash in the shop")
 
     async def apply_state(
@@ -109,48 +86,33 @@ class OrderMapper:
         shop_id: str,
         order: WooOrder,
         *,
+        paid: bool,
         restored: bool = False,
     ) -> Outcome:
-        conn = ctx.conn
-        order_id = str(order.id)
-        paid = order.status in self.rules.paid_statuses
+        """A new state of an order; `paid` as intake decided it for this state."""
+        store = OrderStore(ctx.conn)
         mapped = self._map(shop_id, order) if paid else None
-        first = await self._first_state(ctx, shop_id, order, paid, mapped)
+        first = await self._first_state(ctx, store, shop_id, order, paid, mapped)
         if first is not None:
             return first
-        # A known order. Rows are locked per order so replicas handle its states one at a time
-        # (a first state being inserted meanwhile by another delivery is waited for above).
-        row = await conn.fetchrow(
-            "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE",
-            shop_id,
-            order_id,
-        )
-        assert row is not None  # orders are never deleted
-        if _is_older(order.date_modified_gmt, row["date_modified_gmt"]):
+        # A known order (a first state being inserted meanwhile by another delivery is waited
+        # for above, by the insert's conflict).
+        known = await store.lock(shop_id, str(order.id))
+        assert known is not None  # orders are never deleted
+        if _is_older(order.date_modified_gmt, known.date_modified_gmt):
             return Outcome("stale")
-        await conn.execute(
-            "UPDATE orders SET status = $3, order_number = $4, date_modified_gmt = $5, latest = $6,"
-            " paid = paid OR $7, deleted = deleted AND NOT $8, updated_at = now()"
-            " WHERE shop_id = $1 AND order_id = $2",
-            shop_id,
-            order_id,
-            order.status,
-            order.number or order_id,
-            order.date_modified_gmt,
-            _order_json.encode(order),
-            paid,
-            restored,
-        )
-        if row["transferred_at"] is None:
+        await store.add_state(shop_id, order, paid, restored)
+        if not known.transferred:
             if not paid:
                 return Outcome("recorded")
             assert mapped is not None
-            return await self._transfer(ctx, shop_id, order, "paid", mapped)
+            return await self._transfer(ctx, store, shop_id, order, "paid", mapped)
         return await self._after_transfer(
             ctx,
+            store,
             shop_id,
             order,
-            row["transferred_fingerprint"],
+            known.transferred_fingerprint,
             mapped if mapped is not None else self._map(shop_id, order),
         )
 
@@ -165,10 +127,10 @@ class OrderMapper:
             log.exception("mapping failed")
             return MappingHeld([f"the order could not be mapped: {type(exc).__name__}: {exc}"])
 
-    def preview(self, shop_id: str, order: WooOrder) -> tuple[str, list[str]]:
+    def preview(self, shop_id: str, order: WooOrder, paid: bool) -> tuple[str, list[str]]:
         """What a first paid state of `order` would lead to, without storing anything:
         ("would-send" | "would-hold" | "not-paid", reasons)."""
-        if order.status not in self.rules.paid_statuses:
+        if not paid:
             return "not-paid", []
         mapped = self._map(shop_id, order)
         if isinstance(mapped, MappingHeld):
@@ -176,23 +138,11 @@ class OrderMapper:
         return "would-send", []
 
     async def hold_failed(self, event: Event, reason: str, ctx: HandlerContext) -> bool:
-        """The hold hook: a state whose handling failed is held with the error as its reason
-        (listed at /holds, released like any hold once the cause is fixed)."""
-        if not isinstance(event, OrderReceived | OrderRestored):
-            return False
-        order = event.order
-        if order.status not in self.rules.paid_statuses:
+        """The hold hook: a paid state whose handling failed is held with the error as its
+        reason (listed at /holds, released like any hold once the cause is fixed)."""
+        if not isinstance(event, OrderReceived | OrderRestored) or not event.paid:
             return False  # nothing to send: the message takes the retry path (and the DLQ)
-        await ctx.conn.execute(
-            _HOLD_FAILED,
-            event.shop_id,
-            str(order.id),
-            order.status,
-            order.number or str(order.id),
-            order.date_modified_gmt,
-            _order_json.encode(order),
-            [reason],
-        )
+        await OrderStore(ctx.conn).hold_failed(event.shop_id, event.order, reason)
         log.warning("order held: %s", reason)
         return True
 
@@ -208,18 +158,12 @@ class OrderMapper:
         else:
             status = "updated" if event.applied else "update-not-applied"
             note = event.reason or f"document {event.document_number} updated in {event.erp}"
-        await ctx.conn.execute(
-            "UPDATE orders SET erp_status = $3, erp_note = $4, updated_at = now()"
-            " WHERE shop_id = $1 AND order_id = $2",
-            event.shop_id,
-            event.shop_order_id,
-            status,
-            note,
-        )
+        await OrderStore(ctx.conn).set_erp_status(event.shop_id, event.shop_order_id, status, note)
 
     async def _first_state(
         self,
         ctx: HandlerContext,
+        store: OrderStore,
         shop_id: str,
         order: WooOrder,
         paid: bool,
@@ -229,14 +173,9 @@ class OrderMapper:
         the order is known (nothing stored)."""
         erp_order = mapped if isinstance(mapped, ErpOrder) else None
         held = mapped if isinstance(mapped, MappingHeld) else None
-        inserted = await ctx.conn.fetchval(
-            _FIRST_STATE,
+        inserted = await store.add_first_state(
             shop_id,
-            str(order.id),
-            order.status,
-            order.number or str(order.id),
-            order.date_modified_gmt,
-            _order_json.encode(order),
+            order,
             paid,
             fingerprint(erp_order) if erp_order is not None else None,
             held.reasons if held is not None else None,
@@ -265,49 +204,35 @@ class OrderMapper:
     async def _transfer(
         self,
         ctx: HandlerContext,
+        store: OrderStore,
         shop_id: str,
         order: WooOrder,
         reason: str,
         mapped: ErpOrder | MappingHeld,
     ) -> Outcome:
         if isinstance(mapped, MappingHeld):
-            held = mapped
-            await ctx.conn.execute(
-                "UPDATE orders SET held_reasons = $3, held_at = coalesce(held_at, now())"
-                " WHERE shop_id = $1 AND order_id = $2",
-                shop_id,
-                str(order.id),
-                held.reasons,
-            )
-            return _held(held)
-        erp_order = mapped
-        await self._send(ctx, shop_id, order, erp_order, reason)
-        await ctx.conn.execute(
-            "UPDATE orders SET transferred_at = now(), transferred_fingerprint = $3,"
-            " held_reasons = NULL, held_at = NULL WHERE shop_id = $1 AND order_id = $2",
-            shop_id,
-            str(order.id),
-            fingerprint(erp_order),
-        )
+            await store.hold(shop_id, str(order.id), mapped.reasons)
+            return _held(mapped)
+        await self._send(ctx, shop_id, order, mapped, reason)
+        await store.mark_transferred(shop_id, str(order.id), fingerprint(mapped))
         return Outcome("sent")
 
     async def _after_transfer(
         self,
         ctx: HandlerContext,
+        store: OrderStore,
         shop_id: str,
         order: WooOrder,
         sent_fingerprint: str | None,
         mapped: ErpOrder | MappingHeld,
     ) -> Outcome:
         if isinstance(mapped, MappingHeld):
-            held = mapped
             note = "changed after transfer; the new state cannot be mapped: " + "; ".join(
-                held.reasons
+                mapped.reasons
             )
-            await _mark_changed(ctx.conn, shop_id, order, note)
-            return Outcome("changed", tuple(held.reasons))
-        erp_order = mapped
-        new_fingerprint = fingerprint(erp_order)
+            await store.mark_changed(shop_id, str(order.id), note)
+            return Outcome("changed", tuple(mapped.reasons))
+        new_fingerprint = fingerprint(mapped)
         if new_fingerprint == sent_fingerprint:
             return Outcome("recorded")
         if self.rules.apply_changes_to_erp:
@@ -315,45 +240,32 @@ class OrderMapper:
                 ErpOrderRequested(
                     **new_event_fields(shop_id, order.id),
                     action="update",
-                    erp_order=erp_order,
+                    erp_order=mapped,
                     reason="changed",
                 )
             )
-            await ctx.conn.execute(
-                "UPDATE orders SET transferred_fingerprint = $3 WHERE shop_id = $1 AND order_id = $2",
-                shop_id,
-                str(order.id),
-                new_fingerprint,
-            )
+            await store.mark_update_sent(shop_id, str(order.id), new_fingerprint)
             note = f"changed after transfer (status {order.status}); update sent to the ERP"
         else:
             note = f"changed after transfer (status {order.status}); not applied to the ERP"
-        await _mark_changed(ctx.conn, shop_id, order, note)
+        await store.mark_changed(shop_id, str(order.id), note)
         log.warning(note)
         return Outcome("changed")
 
     async def release(self, ctx: HandlerContext, shop_id: str, order_id: str) -> Outcome | None:
         """Map a held order's latest state again (after the cause was fixed) and send it."""
-        row = await ctx.conn.fetchrow(
-            "SELECT latest, transferred_at FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE",
-            shop_id,
-            order_id,
-        )
-        if row is None or not row["latest"]:
+        store = OrderStore(ctx.conn)
+        known = await store.lock(shop_id, order_id)
+        if known is None or not known.latest:
             return None
-        if row["transferred_at"] is not None:
+        if known.transferred:
             return Outcome("duplicate-transfer")
-        order = decode_order(bytes(row["latest"]))
-        return await self._transfer(ctx, shop_id, order, "released", self._map(shop_id, order))
-
-
-async def _mark_changed(conn: DbConn, shop_id: str, order: WooOrder, note: str) -> None:
-    await conn.execute(
-        "UPDATE orders SET changed_after_transfer = true, change_note = $3 WHERE shop_id = $1 AND order_id = $2",
-        shop_id,
-        str(order.id),
-        note,
-    )
+        if not known.paid:
+            return Outcome("not-paid")
+        order = decode_order(known.latest)
+        return await self._transfer(
+            ctx, store, shop_id, order, "released", self._map(shop_id, order)
+        )
 
 
 def _held(held: MappingHeld) -> Outcome:

@@ -326,14 +326,15 @@ class _Mapping:
         priced = [evidence for evidence in lines if evidence]
         if not priced:
             return None
+
+        def score(rate: Decimal) -> Decimal:
+            return sum((e.error(rate) for evidence in priced for e in evidence), ZERO)
+
         best: tuple[Decimal, Decimal] | None = None
         for rate in sorted({*self.rules.erp_vat_rates, *self.rules.vat_rates}):
-            if all(_fits(rate, evidence) for evidence in priced):
-                score = sum((e.error(rate) for evidence in priced for e in evidence), ZERO)
-                if best is None or score < best[0]:
-                    best = (score, rate)
-        if best is not None:
-            return best[1]
+            fits = all(_fits(rate, evidence) for evidence in priced)
+            if fits and (best is None or score(rate) < best[0]):
+                best = (score(rate), rate)
         # The most exact of each line's figures tell the rate a person would name.
         exact = [min(evidence, key=lambda e: e.unit) for evidence in priced]
         total = Evidence(
@@ -342,7 +343,16 @@ class _Mapping:
             unit=sum((e.unit for e in exact), ZERO),
             net_unit=sum((e.net_unit for e in exact), ZERO),
         )
-        return _shown_rate(total) if total.net else None
+        shown = _shown_rate(total) if total.net else None
+        if best is None or shown is None or shown == best[1] or self.vat_included:
+            return best[1] if best is not None else shown
+        # On tiny amounts the net's rounding lets a wrong rate fit too (0.003 on 0.02 fits 12 %
+        # as well as 15 %). With net prices, WooCommerce's unrounded taxes (6 places) on the
+        # net tell the rate exactly: when they say another one, better than the best fit, it
+        # is that one.
+        precise = all(e.unit <= PRECISE for e in exact)
+        shown_fits = all(_fits(shown, evidence) for evidence in priced)
+        return shown if precise and shown_fits and score(shown) < best[0] else best[1]
 
     def configured(self, label: str, rate: Decimal) -> Decimal | None:
         """The configured rate equal to the shop's `rate`, or None after saying what would fix
@@ -691,6 +701,10 @@ class _Mapping:
             amount = coupon.discount + (coupon.discount_tax if self.vat_included else ZERO)
             parts.append(f"{_clean(coupon.code)} -{self.money(amount)}")
         self.remarks.append(f"Coupons: {', '.join(parts)}.")
+
+
+# A tax written to this unit or finer is WooCommerce's unrounded figure.
+PRECISE = Decimal("0.0001")
 
 
 def _item_amounts(item: LineItem) -> list[tuple[Decimal, Decimal]]:

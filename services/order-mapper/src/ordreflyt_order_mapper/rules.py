@@ -302,7 +302,7 @@ def _reference(table: Mapping[str, Any]) -> str:
     return value
 
 
-def load_rules(doc: Mapping[str, Any]) -> MappingRules:
+def load_rules(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> MappingRules:
     """The rules from the whole parsed TOML document (defaults when `[order_mapper]` is absent)."""
     table = doc.get(TABLE, {})
     if not isinstance(table, dict):

@@ -25,7 +25,10 @@ Routes:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,10 +36,11 @@ from aiohttp import web
 from ordreflyt_contracts import ErpOrderCreated
 from ordreflyt_erp import ErpMetrics
 from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
-from ordreflyt_runtime.http import json_response
-from ordreflyt_runtime.service import Runtime, ServiceSpec, runtime_key
-from ordreflyt_runtime.settings import SettingsError, load_toml
-from ordreflyt_runtime.topology import ConsumerQueue, register_consumer
+from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.http import error_response, json_response
+from ordreflyt_runtime.service import Runtime
+from ordreflyt_runtime.settings import SettingsError
+from ordreflyt_runtime.spec import ServiceSpec, get, on, post
 from ordreflyt_shop import ShopApi, load_shop_apis
 from ordreflyt_stock_syncer import store
 from ordreflyt_stock_syncer.config import StockConfig, stock_config
@@ -47,14 +51,16 @@ from ordreflyt_stock_syncer.syncer import Syncer, SyncMetrics
 SERVICE = "stock-syncer"
 DEFAULT_PORT = 8004
 
-QUEUE = register_consumer(
-    ConsumerQueue(service=SERVICE, binding_keys=(ErpOrderCreated.routing_key,))
-)
 
-syncer_key = web.AppKey("stock_syncer", Syncer)
+@dataclass(frozen=True)
+class Settings:
+    """What stock-syncer reads at start: `[stock]` and the REST APIs of the shops it serves."""
+
+    stock: StockConfig
+    shops: Mapping[str, ShopApi]
 
 
-def selected_shops(apis: dict[str, ShopApi], config: StockConfig) -> dict[str, ShopApi]:
+def selected_shops(apis: Mapping[str, ShopApi], config: StockConfig) -> dict[str, ShopApi]:
     unknown = [s for s in config.shops if s not in apis]
     if unknown:
         raise SettingsError(
@@ -63,74 +69,85 @@ def selected_shops(apis: dict[str, ShopApi], config: StockConfig) -> dict[str, S
     return {k: v for k, v in apis.items() if not config.shops or k in config.shops}
 
 
-async def sync_now(request: web.Request) -> web.Response:
-    full = request.query.get("full", "false").lower() in ("1", "true", "yes")
-    summary = await request.app[syncer_key].run_pass("manual", reconcile=full, retry_now=True)
-    return json_response(summary, 200 if summary["ok"] else 502)
-
-
-async def status(request: web.Request) -> web.Response:
-    syncer = request.app[syncer_key]
-    last = await store.last_pass(request.app[runtime_key].db)
-    next_at = syncer.scheduler.next_at
-    return json_response(
-        {
-            "running": syncer.running,
-            "next_pass_at": next_at.isoformat() if next_at is not None else None,
-            "last_pass": last,
-        }
-    )
-
-
-async def report(request: web.Request) -> web.Response:
-    reports = await store.load_reports(request.app[runtime_key].db)
-    shop = request.query.get("shop")
-    if shop is not None:
-        if shop not in reports:
-            return json_response({"error": f"no report for shop {shop!r} yet"}, 404)
-        return json_response(reports[shop])
-    return json_response({"reports": reports})
-
-
-def setup(runtime: Runtime, app: web.Application) -> None:
-    doc = load_toml(runtime.settings.config_path)
-    config = stock_config(doc)
-    apis = selected_shops(load_shop_apis(doc), config)
+def load_settings(document: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    config = stock_config(document)
+    settings = Settings(config, selected_shops(load_shop_apis(document, env), config))
     # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
     fortnox_settings_from_env()
     rate_limit_from_env()
-    metrics = SyncMetrics(runtime.metrics.registry)
+    return settings
 
-    async def syncer_ctx(app: web.Application) -> AsyncIterator[None]:
+
+@dataclass
+class StockService:
+    runtime: Runtime[StockService, Settings]
+    syncer: Syncer
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls, runtime: Runtime[StockService, Settings], settings: Settings
+    ) -> AsyncIterator[StockService]:
+        metrics = SyncMetrics(runtime.metrics.registry)
         async with (
             fortnox_client(
                 runtime.settings.database_url, ErpMetrics(runtime.metrics.registry)
             ) as fortnox,
             aiohttp.ClientSession() as http,
         ):
-            shops = {shop_id: ShopSide(TimedWooClient(api, http)) for shop_id, api in apis.items()}
-            syncer = Syncer(runtime.db, ErpReader(fortnox, config), shops, config, metrics)
-            app[syncer_key] = syncer
-            runtime.handlers[ErpOrderCreated] = syncer.erp_order_created
+            shops = {
+                shop_id: ShopSide(TimedWooClient(api, http))
+                for shop_id, api in settings.shops.items()
+            }
+            syncer = Syncer(
+                runtime.db, ErpReader(fortnox, settings.stock), shops, settings.stock, metrics
+            )
             task = asyncio.create_task(syncer.scheduler.run())
             try:
-                yield
+                yield cls(runtime, syncer)
             finally:
                 # A pass under way may finish (its pushes are recorded); then the loop ends.
                 await syncer.scheduler.stop(task, runtime.settings.shutdown_timeout)
 
-    # Before the consumer's context: the handler exists when consuming starts, and the
-    # syncer outlives the consumer at stop.
-    app.cleanup_ctx.insert(len(app.cleanup_ctx) - 1, syncer_ctx)
-    app.router.add_post("/sync", sync_now)
-    app.router.add_get("/status", status)
-    app.router.add_get("/report", report)
+    async def erp_order_created(self, event: ErpOrderCreated, ctx: HandlerContext) -> None:
+        await self.syncer.erp_order_created(event, ctx)
+
+    async def sync_now(self, request: web.Request) -> web.Response:
+        full = request.query.get("full", "false").lower() in ("1", "true", "yes")
+        summary = await self.syncer.run_pass("manual", reconcile=full, retry_now=True)
+        return json_response(summary, 200 if summary["ok"] else 502)
+
+    async def status(self, request: web.Request) -> web.Response:
+        last = await store.last_pass(self.runtime.db)
+        next_at = self.syncer.scheduler.next_at
+        return json_response(
+            {
+                "running": self.syncer.running,
+                "next_pass_at": next_at.isoformat() if next_at is not None else None,
+                "last_pass": last,
+            }
+        )
+
+    async def report(self, request: web.Request) -> web.Response:
+        reports = await store.load_reports(self.runtime.db)
+        shop = request.query.get("shop")
+        if shop is not None:
+            if shop not in reports:
+                return error_response(404, f"no report for shop {shop!r} yet")
+            return json_response(reports[shop])
+        return json_response({"reports": reports})
 
 
-SPEC = ServiceSpec(
+SPEC: ServiceSpec[StockService, Settings] = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
+    config=load_settings,
+    start=StockService.running,
     migrations=(store.MIGRATION,),
-    consumes=QUEUE,
-    setup=setup,
+    subscriptions=[on(ErpOrderCreated, StockService.erp_order_created)],
+    routes=[
+        post("/sync", StockService.sync_now),
+        get("/status", StockService.status),
+        get("/report", StockService.report),
+    ],
 )
