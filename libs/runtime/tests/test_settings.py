@@ -6,8 +6,10 @@ import asyncio
 import logging
 import uuid
 from pathlib import Path
+from typing import Annotated, Literal
 
 import asyncpg
+import msgspec
 import pytest
 
 from ordreflyt_runtime.config import section
@@ -146,3 +148,29 @@ async def test_services_starting_together_create_the_database_once_and_quietly(
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     finally:
         await drop_database(fresh)
+
+
+class _Sample(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    mode: Literal["article", "freight"] = "article"
+    status: Annotated[
+        str, msgspec.Meta(pattern=r"^[a-z]+$", description="a status like 'processing'")
+    ] = "processing"
+    accounts: dict[str, int] = {}
+    rates: list[int] = []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"mode": "post"}, "[t].mode: invalid enum value 'post' (one of 'article', 'freight')"),
+        ({"status": "Done!"}, "[t].status: expected a status like 'processing', got 'Done!'"),
+        ({"accounts": {"25": 3001, "12": "x"}}, "[t].accounts.12: expected int, got str"),
+        ({"rates": [1, 2, "x"]}, "[t].rates[2]: expected int, got str"),
+    ],
+)
+def test_config_messages_name_the_key_and_say_what_is_expected(
+    table: dict[str, object], message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        section({"t": table}, "t", _Sample)
+    assert str(caught.value) == message

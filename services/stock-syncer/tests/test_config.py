@@ -48,20 +48,21 @@ def test_values_are_read() -> None:
 @pytest.mark.parametrize(
     ("table", "named"),
     [
-        ({"interval": 0}, "stock.interval"),
-        ({"interval": "5m"}, "stock.interval"),
-        ({"sync_price": "yes"}, "stock.sync_price"),
-        ({"stock_points": "HUVUD"}, "stock.stock_points"),
-        ({"weight_unit": "stone"}, "stock.weight_unit"),
-        ({"tax_class_by_vat": {"moms": ""}}, "stock.tax_class_by_vat"),
-        ({"tax_class_by_vat": {"25": 1}}, "stock.tax_class_by_vat.25"),
-        ({"erp_counts_orders_at": "invoice"}, "stock.erp_counts_orders_at"),
-        ({"sync_prices": True}, "stock.sync_prices"),
+        ({"interval": 0}, "[stock].interval: expected float >= 1"),
+        ({"interval": "5m"}, "[stock].interval: expected float, got str"),
+        ({"sync_price": "yes"}, "[stock].sync_price: expected bool, got str"),
+        ({"stock_points": "HUVUD"}, "[stock].stock_points: expected array, got str"),
+        ({"weight_unit": "stone"}, "[stock].weight_unit: invalid enum value 'stone' (one of"),
+        ({"tax_class_by_vat": {"moms": ""}}, "[stock].tax_class_by_vat: 'moms' is not a VAT"),
+        ({"tax_class_by_vat": {"25": 1}}, "[stock].tax_class_by_vat.25: expected str"),
+        ({"erp_counts_orders_at": "invoice"}, "[stock].erp_counts_orders_at: invalid enum value"),
+        ({"sync_prices": True}, "[stock]: object contains unknown field sync_prices"),
     ],
 )
 def test_a_wrong_key_is_named(table: dict[str, Any], named: str) -> None:
-    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+    with pytest.raises(SettingsError) as caught:
         stock_config({"stock": table})
+    assert str(caught.value).startswith(named), caught.value
 
 
 def test_when_the_erp_counts_orders_follows_the_delivery_state() -> None:

@@ -8,15 +8,37 @@ compute for it: `quantity * unit_price - discount`, rounded to the currency's mi
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, cast
 
 import msgspec
 
 LineKind = Literal["article", "shipping", "fee", "rounding"]
 DocumentKind = Literal["order", "invoice", "order_then_invoice"]
 DeliveryState = Literal["delivery", "registration", "reservation"]
+
+
+def delivery_state_setting(doc: Mapping[str, Any]) -> DeliveryState | None:
+    """The one setting that says how ERP orders are created: `[order_mapper].delivery_state`
+    (order-mapper checks its value at start); None: the ERP's default (`registration`)."""
+    table = doc.get("order_mapper", {})
+    value = table.get("delivery_state", "") if isinstance(table, Mapping) else ""
+    return cast(DeliveryState, value) if value in typing.get_args(DeliveryState) else None
+
+
+def delivered_on_creation(state: DeliveryState | None) -> bool:
+    """`delivery`: the ERP delivers the whole order when it is created, so its delivered
+    quantities say nothing of a shipment."""
+    return state == "delivery"
+
+
+def stock_taken_on_creation(state: DeliveryState | None) -> bool:
+    """`delivery` takes the stock and `reservation` reserves it when the order is created (the
+    ERP's available stock drops then); `registration` only when it is delivered."""
+    return state in ("delivery", "reservation")
 
 
 class ErpAddress(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from ordreflyt_intake import store
-from ordreflyt_intake.config import IntakeConfig, Shop, load_intake_config
+from ordreflyt_intake.config import IntakeConfig, load_intake_config
 from ordreflyt_intake.deliveries import CannotStore, Intake
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.reconcile import Reconciler
@@ -37,7 +37,7 @@ from ordreflyt_runtime.http import error_response, json_response, read_json
 from ordreflyt_runtime.retention import RetentionRule
 from ordreflyt_runtime.service import Runtime
 from ordreflyt_runtime.spec import ServiceSpec, get, post
-from ordreflyt_shop import ShopRejected, ShopUnavailable
+from ordreflyt_shop import Shop, ShopRejected, ShopUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,12 @@ import aiohttp
 import msgspec
 
 from ordreflyt_intake import store
-from ordreflyt_intake.config import IntakeConfig, Shop
+from ordreflyt_intake.config import IntakeConfig
 from ordreflyt_intake.deliveries import Intake, Refused, decode_checked_order
 from ordreflyt_intake.spool import received
 from ordreflyt_intake.store import PUBLISHED
 from ordreflyt_runtime.periodic import Periodic
-from ordreflyt_shop import ShopRejected, ShopUnavailable, WooClient
+from ordreflyt_shop import Shop, ShopRejected, ShopUnavailable, WooClient
 
 log = logging.getLogger(__name__)
 

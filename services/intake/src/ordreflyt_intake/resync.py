@@ -18,11 +18,10 @@ from typing import Any
 import msgspec
 
 from ordreflyt_intake import store
-from ordreflyt_intake.config import Shop
 from ordreflyt_intake.deliveries import Intake, Refused, decode_checked_order
 from ordreflyt_intake.reconcile import list_orders
 from ordreflyt_intake.spool import received
-from ordreflyt_shop import WooClient
+from ordreflyt_shop import Shop, WooClient
 
 _json = msgspec.json.Encoder()
 MAX_ORDERS = 10_000

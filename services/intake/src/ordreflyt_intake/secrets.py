@@ -14,8 +14,8 @@ import logging
 
 import asyncpg
 
-from ordreflyt_intake.config import Shop
 from ordreflyt_intake.store import shop_secrets
+from ordreflyt_shop import Shop
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class SecretBook:
         self._lock = asyncio.Lock()
 
     def secrets(self, shop: Shop) -> tuple[bytes, ...]:
-        return (*self._registered.get(shop.shop_id, ()), *shop.secrets)
+        return (*self._registered.get(shop.shop_id, ()), *shop.webhook_secrets)
 
     async def refresh(self, force: bool = False) -> bool:
         """Read the registered secrets again; False if it was done a moment ago (or failed)."""

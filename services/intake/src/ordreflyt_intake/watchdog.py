@@ -27,11 +27,11 @@ from typing import Any
 import aiohttp
 
 from ordreflyt_intake import store
-from ordreflyt_intake.config import IntakeConfig, Shop
+from ordreflyt_intake.config import IntakeConfig
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.secrets import SecretBook
 from ordreflyt_runtime.periodic import Periodic
-from ordreflyt_shop import ShopRejected, ShopUnavailable, WooClient
+from ordreflyt_shop import Shop, ShopRejected, ShopUnavailable, WooClient
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 import msgspec
 from aiohttp import web
 
-from ordreflyt_intake.config import Shop
 from ordreflyt_intake.deliveries import CannotStore, Intake, Refused
 from ordreflyt_intake.metrics import IntakeMetrics
 from ordreflyt_intake.secrets import SecretBook
@@ -34,6 +33,7 @@ from ordreflyt_runtime.http import (
 )
 from ordreflyt_runtime.logs import log_context
 from ordreflyt_runtime.signing import signature_ok
+from ordreflyt_shop import Shop
 
 log = logging.getLogger(__name__)
 

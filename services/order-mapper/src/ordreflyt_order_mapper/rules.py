@@ -1,14 +1,14 @@
 """The merchant's mapping rules: the `[order_mapper]` table of the TOML business config.
 
-`load_rules` checks every value and raises `SettingsError` naming `order_mapper.<key>`, so a
-wrong setting stops the service at start instead of mis-booking orders later. Money is read
+`load_rules` decodes the table into a msgspec Struct (types, allowed values, unknown keys),
+then checks what types cannot say; an error names the key (`[order_mapper].vat_rates[1]: ...`),
+so a wrong setting stops the service at start instead of mis-booking orders later. Money is read
 from strings (or whole numbers) into `Decimal`, never through a float: a TOML float such as
-`0.05` is refused with a message asking for a string.
+`0.05` is refused.
 
 Keys and defaults:
 
     [order_mapper]
-    paid_statuses = ["processing", "completed"]  # shop statuses that count as paid
     vat_rates = ["25", "12", "6", "0"]           # percent; default: every rate the ERP has
     shipping = "article"                         # or "freight" (the ERP's freight field)
     shipping_article = "FRAKT"                   # article number of shipping rows; "" = none
@@ -37,47 +37,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, cast
+from typing import Any, Literal
+
+import msgspec
 
 from ordreflyt_contracts.erp import DeliveryState, DocumentKind
 from ordreflyt_erp.vat import BY_ERP, FORTNOX, vat_rates_of
+from ordreflyt_runtime.config import refuse_moved, section
 from ordreflyt_runtime.settings import SettingsError
 
 ShippingMode = Literal["article", "freight"]
 
 TABLE = "order_mapper"
-DEFAULT_PAID_STATUSES = ("processing", "completed")
-SHIPPING_MODES: tuple[ShippingMode, ...] = ("article", "freight")
-DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("order", "invoice", "order_then_invoice")
-DELIVERY_STATES: tuple[DeliveryState, ...] = ("delivery", "registration", "reservation")
 # Placeholders `external_reference` may use; both of the required ones make it unique per order.
 REFERENCE_PLACEHOLDERS = ("shop_id", "order_id", "order_number")
 REQUIRED_PLACEHOLDERS = ("shop_id", "order_id")
-KNOWN_KEYS = frozenset(
-    {
-        "paid_statuses",
-        "vat_rates",
-        "vat_accounts",
-        "product_accounts",
-        "shipping",
-        "shipping_article",
-        "fee_article",
-        "rounding_article",
-        "rounding_tolerance",
-        "document",
-        "stock_point",
-        "delivery_state",
-        "external_reference",
-        "apply_changes_to_erp",
-    }
-)
 
 
 @dataclass(frozen=True)
 class MappingRules:
     """How shop orders become ERP orders for one installation (all shops share the rules)."""
 
-    paid_statuses: frozenset[str] = frozenset(DEFAULT_PAID_STATUSES)
     vat_rates: tuple[Decimal, ...] = FORTNOX.rates
     vat_accounts: Mapping[Decimal, int] = field(default_factory=dict)
     product_accounts: Mapping[str, int] = field(default_factory=dict)
@@ -119,44 +99,30 @@ def rate_text(rate: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-def _name(key: str) -> str:
-    return f"{TABLE}.{key}"
+class OrderMapperTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[order_mapper]` as written; `load_rules` turns it into `MappingRules`."""
+
+    # Percents: "25", 25 or 11.11 (a rate is not money: its shortest text is what was written).
+    vat_rates: list[str | int | float] | None = None
+    vat_accounts: dict[str, Any] = {}
+    product_accounts: dict[str, Any] = {}
+    shipping: ShippingMode = "article"
+    shipping_article: str = "FRAKT"
+    fee_article: str = ""
+    rounding_article: str = ""
+    # Money as a decimal string ("0.05") or a whole number; a TOML float is not exact.
+    rounding_tolerance: str | int = "0.05"
+    document: DocumentKind = "order"
+    stock_point: str = ""
+    delivery_state: DeliveryState | Literal[""] = ""
+    external_reference: str = "{shop_id}-{order_id}"
+    apply_changes_to_erp: bool = False
 
 
-def _text(table: Mapping[str, Any], key: str, default: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str):
-        raise SettingsError(f"{_name(key)} must be a string, got {value!r}")
-    return value.strip()
-
-
-def _choice(table: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = _text(table, key, default)
-    if value not in allowed:
-        options = ", ".join(f'"{option}"' for option in allowed)
-        raise SettingsError(f"{_name(key)} must be one of {options}, got {value!r}")
-    return value
-
-
-def _statuses(table: Mapping[str, Any]) -> frozenset[str]:
-    value = table.get("paid_statuses", list(DEFAULT_PAID_STATUSES))
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v.strip() for v in value)
-    ):
-        raise SettingsError(
-            f"{_name('paid_statuses')} must be a non-empty list of status names like "
-            f'["processing", "completed"], got {value!r}'
-        )
-    return frozenset(v.strip() for v in value)
+WHERE = f"[{TABLE}]"
 
 
 def _rate(value: Any, name: str) -> Decimal:
-    # A rate is not money: a TOML float such as 11.11 is read through its shortest text form,
-    # which is what the merchant wrote.
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SettingsError(f'{name}: a VAT rate is a percent like "25" or "11.11", got {value!r}')
     try:
         rate = Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:
@@ -168,16 +134,26 @@ def _rate(value: Any, name: str) -> Decimal:
     return rate
 
 
-def _rates(table: Mapping[str, Any], erp_rates: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
-    value = table.get("vat_rates", [str(rate) for rate in erp_rates])
-    name = _name("vat_rates")
-    if not isinstance(value, list) or not value:
+def _rates(
+    table: OrderMapperTable, title: str, erp_rates: tuple[Decimal, ...]
+) -> tuple[Decimal, ...]:
+    name = f"{WHERE}.vat_rates"
+    if table.vat_rates is None:
+        return erp_rates
+    if not table.vat_rates:
         raise SettingsError(f'{name} must be a non-empty list of percents like ["25", "12", "0"]')
     rates: list[Decimal] = []
-    for item in value:
-        rate = _rate(item, name)
+    for index, item in enumerate(table.vat_rates):
+        rate = _rate(item, f"{name}[{index}]")
         if rate in rates:
             raise SettingsError(f"{name} lists {rate_text(rate)} % twice")
+        if rate not in erp_rates:
+            accepted = ", ".join(rate_text(r) for r in erp_rates)
+            raise SettingsError(
+                f"{name}: {rate_text(rate)} % is not a VAT rate {title} has "
+                f"({title} accepts {accepted}); remove it: {title} would refuse every row "
+                "with it, so orders with that rate are held for booking by hand"
+            )
         rates.append(rate)
     return tuple(rates)
 
@@ -189,32 +165,14 @@ def _erp(doc: Mapping[str, Any]) -> tuple[str, tuple[Decimal, ...]]:
     known = vat_rates_of(erp) if isinstance(erp, str) else None
     if known is None:
         raise SettingsError(
-            f"erp_writer.erp: {erp!r} is not an ERP Ordreflyt knows (known: {', '.join(BY_ERP)})"
+            f"[erp_writer].erp: {erp!r} is not an ERP Ordreflyt knows (known: {', '.join(BY_ERP)})"
         )
     return known.title, known.rates
-
-
-def _check_erp_has(rates: tuple[Decimal, ...], title: str, erp_rates: tuple[Decimal, ...]) -> None:
-    for rate in rates:
-        if rate not in erp_rates:
-            accepted = ", ".join(rate_text(r) for r in erp_rates)
-            raise SettingsError(
-                f"{_name('vat_rates')}: {rate_text(rate)} % is not a VAT rate {title} has "
-                f"({title} accepts {accepted}); remove it: {title} would refuse every row "
-                "with it, so orders with that rate are held for booking by hand"
-            )
 
 
 def _account(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SettingsError(f"{name} must be an account number like 3001, got {value!r}")
-    return value
-
-
-def _table(table: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = table.get(key, {})
-    if not isinstance(value, dict):
-        raise SettingsError(f"[{_name(key)}] must be a table, got {value!r}")
     return value
 
 
@@ -226,21 +184,21 @@ def _dotted(key: str, value: Any) -> str:
     return key
 
 
-def _vat_accounts(table: Mapping[str, Any], rates: tuple[Decimal, ...]) -> dict[Decimal, int]:
+def _vat_accounts(table: OrderMapperTable, rates: tuple[Decimal, ...]) -> dict[Decimal, int]:
     accounts: dict[Decimal, int] = {}
-    for key, value in _table(table, "vat_accounts").items():
-        name = f"{_name('vat_accounts')}.{key}"
+    for key, value in table.vat_accounts.items():
+        name = f"{WHERE}.vat_accounts.{key}"
         if isinstance(value, dict):
             # An unquoted `11.11 = 3005` is a dotted key in TOML: a table, not a rate.
             dotted = _dotted(key, value)
             raise SettingsError(
-                f'{_name("vat_accounts")}.{dotted}: quote a rate with decimals: "{dotted}" = ...'
+                f'{WHERE}.vat_accounts.{dotted}: quote a rate with decimals: "{dotted}" = ...'
             )
         rate = _rate(key, name)
         if rate not in rates:
             configured = ", ".join(rate_text(r) for r in sorted(rates))
             raise SettingsError(
-                f"{name}: {rate_text(rate)} % is not in {_name('vat_rates')} ({configured})"
+                f"{name}: {rate_text(rate)} % is not in {WHERE}.vat_rates ({configured})"
             )
         if rate in accounts:
             raise SettingsError(f"{name}: the rate {rate_text(rate)} % has two accounts")
@@ -248,33 +206,26 @@ def _vat_accounts(table: Mapping[str, Any], rates: tuple[Decimal, ...]) -> dict[
     return accounts
 
 
-def _product_accounts(table: Mapping[str, Any]) -> dict[str, int]:
+def _product_accounts(table: OrderMapperTable) -> dict[str, int]:
     accounts: dict[str, int] = {}
-    for key, value in _table(table, "product_accounts").items():
-        name = f"{_name('product_accounts')}.{key}"
+    for key, value in table.product_accounts.items():
         if isinstance(value, dict):
             dotted = _dotted(key, value)
             raise SettingsError(
-                f'{_name("product_accounts")}.{dotted}: quote a SKU containing dots: "{dotted}" = ...'
+                f'{WHERE}.product_accounts.{dotted}: quote a SKU containing dots: "{dotted}" = ...'
             )
-        accounts[key] = _account(value, name)
+        accounts[key] = _account(value, f"{WHERE}.product_accounts.{key}")
     return accounts
 
 
-def _tolerance(table: Mapping[str, Any]) -> Decimal:
-    value = table.get("rounding_tolerance", "0.05")
-    name = _name("rounding_tolerance")
-    message = f'{name} must be a decimal string like "0.05", got {value!r}'
-    if isinstance(value, float):
-        raise SettingsError(f"{message} (write money as a string: a TOML float is not exact)")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise SettingsError(message)
+def _tolerance(value: str | int) -> Decimal:
+    name = f"{WHERE}.rounding_tolerance"
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise SettingsError(message) from None
+        amount = Decimal("NaN")
     if not amount.is_finite():
-        raise SettingsError(message)
+        raise SettingsError(f'{name} must be a decimal string like "0.05", got {value!r}')
     if amount < 0:
         raise SettingsError(
             f'{name} must be zero or more (a decimal string like "0.05"), got {value!r}'
@@ -282,9 +233,8 @@ def _tolerance(table: Mapping[str, Any]) -> Decimal:
     return amount
 
 
-def _reference(table: Mapping[str, Any]) -> str:
-    name = _name("external_reference")
-    value = _text(table, "external_reference", "{shop_id}-{order_id}")
+def _reference(value: str) -> str:
+    name = f"{WHERE}.external_reference"
     sample = {key: "x" for key in REFERENCE_PLACEHOLDERS}
     try:
         value.format(**sample)
@@ -304,39 +254,30 @@ def _reference(table: Mapping[str, Any]) -> str:
 
 def load_rules(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> MappingRules:
     """The rules from the whole parsed TOML document (defaults when `[order_mapper]` is absent)."""
-    table = doc.get(TABLE, {})
-    if not isinstance(table, dict):
-        raise SettingsError(f"[{TABLE}] must be a table")
-    unknown = sorted(set(table) - KNOWN_KEYS)
-    if unknown:
-        # A misspelt key would otherwise be ignored and its default used without a word.
+    refuse_moved(doc, TABLE, "paid_statuses", "[statuses].paid (see the README)")
+    raw = doc.get(TABLE, {})
+    if isinstance(raw, dict) and isinstance(raw.get("rounding_tolerance"), float):
         raise SettingsError(
-            f"{_name(unknown[0])} is not a known setting (known: {', '.join(sorted(KNOWN_KEYS))})"
+            f'{WHERE}.rounding_tolerance: write money as a decimal string like "0.05"'
+            f" (a TOML float is not exact), got {raw['rounding_tolerance']!r}"
         )
+    table = section(doc, TABLE, OrderMapperTable)
     erp_title, erp_rates = _erp(doc)
-    rates = _rates(table, erp_rates)
-    _check_erp_has(rates, erp_title, erp_rates)
-    apply_changes = table.get("apply_changes_to_erp", False)
-    if not isinstance(apply_changes, bool):
-        raise SettingsError(
-            f"{_name('apply_changes_to_erp')} must be true or false, got {apply_changes!r}"
-        )
-    delivery_state = _choice(table, "delivery_state", "", ("", *DELIVERY_STATES))
+    rates = _rates(table, erp_title, erp_rates)
     return MappingRules(
-        paid_statuses=_statuses(table),
         vat_rates=rates,
         vat_accounts=_vat_accounts(table, rates),
         product_accounts=_product_accounts(table),
-        shipping=cast(ShippingMode, _choice(table, "shipping", "article", SHIPPING_MODES)),
-        shipping_article=_text(table, "shipping_article", "FRAKT"),
-        fee_article=_text(table, "fee_article", ""),
-        rounding_article=_text(table, "rounding_article", ""),
-        rounding_tolerance=_tolerance(table),
-        document=cast(DocumentKind, _choice(table, "document", "order", DOCUMENT_KINDS)),
-        stock_point=_text(table, "stock_point", ""),
-        delivery_state=cast(DeliveryState, delivery_state) if delivery_state else None,
-        external_reference=_reference(table),
-        apply_changes_to_erp=apply_changes,
+        shipping=table.shipping,
+        shipping_article=table.shipping_article.strip(),
+        fee_article=table.fee_article.strip(),
+        rounding_article=table.rounding_article.strip(),
+        rounding_tolerance=_tolerance(table.rounding_tolerance),
+        document=table.document,
+        stock_point=table.stock_point.strip(),
+        delivery_state=table.delivery_state or None,
+        external_reference=_reference(table.external_reference.strip()),
+        apply_changes_to_erp=table.apply_changes_to_erp,
         erp_title=erp_title,
         erp_vat_rates=erp_rates,
     )

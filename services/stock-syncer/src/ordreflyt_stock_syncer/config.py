@@ -1,7 +1,8 @@
 """The `[stock]` table of the business configuration, read once at start.
 
 Every key is optional; a wrong one (or an unknown one, so a misspelt switch cannot pass
-silently) stops the service with a message naming `stock.<key>`:
+silently) stops the service with a message naming `[stock].<key>` (the table is a msgspec
+Struct, `StockTable`):
 
     [stock]
     interval = 300                  # seconds between scheduled passes
@@ -37,8 +38,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
+
+from ordreflyt_contracts.erp import delivery_state_setting, stock_taken_on_creation
+from ordreflyt_runtime.config import section
 from ordreflyt_runtime.settings import SettingsError
 
 CountsAt = Literal["creation", "delivery"]
@@ -91,111 +96,73 @@ class StockConfig:
         return self.sync_name or self.sync_price or self.sync_weight or self.sync_tax_class
 
 
-KNOWN_KEYS = (
-    "interval",
-    "debounce",
-    "full_refresh",
-    "stock_points",
-    "subtract_open_orders",
-    "open_statuses",
-    "erp_counts_orders_at",
-    "shops",
-    "sync_stock",
-    "sync_name",
-    "sync_price",
-    "sync_weight",
-    "sync_tax_class",
-    "shop_prices_include_tax",
-    "weight_unit",
-    "tax_class_by_vat",
-)
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+Names = list[Annotated[str, msgspec.Meta(min_length=1)]]
 
 
-def _seconds(table: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise SettingsError(f"stock.{key} must be a number of seconds >= {minimum}, got {value!r}")
-    return float(value)
+class StockTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[stock]` as written (see the module's documentation)."""
+
+    interval: Annotated[float, msgspec.Meta(ge=1)] = 300.0
+    debounce: Seconds = 5.0
+    full_refresh: Annotated[float, msgspec.Meta(ge=60)] = 21600.0
+    stock_points: Names = []
+    subtract_open_orders: bool = True
+    open_statuses: Names = msgspec.field(default_factory=lambda: ["processing", "on-hold"])
+    erp_counts_orders_at: CountsAt | None = None
+    shops: Names = []
+    sync_stock: bool = True
+    sync_name: bool = False
+    sync_price: bool = False
+    sync_weight: bool = False
+    sync_tax_class: bool = False
+    shop_prices_include_tax: bool = False
+    weight_unit: Literal["kg", "g", "lbs", "oz"] = "kg"
+    tax_class_by_vat: dict[str, str] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_TAX_CLASS_BY_VAT)
+    )
 
 
-def _flag(table: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise SettingsError(f"stock.{key} must be true or false, got {value!r}")
-    return value
-
-
-def _texts(table: Mapping[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = table.get(key, list(default))
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SettingsError(f'stock.{key} must be a list of names, like ["a", "b"], got {value!r}')
-    return tuple(dict.fromkeys(v.strip() for v in value))
-
-
-def _tax_classes(table: Mapping[str, Any]) -> dict[str, str]:
-    raw = table.get("tax_class_by_vat", DEFAULT_TAX_CLASS_BY_VAT)
-    if not isinstance(raw, Mapping):
-        raise SettingsError('stock.tax_class_by_vat must be a table like {"25" = "", ...}')
+def _tax_classes(raw: Mapping[str, str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for rate, tax_class in raw.items():
         try:
             key = vat_key(rate)
         except InvalidOperation:
             raise SettingsError(
-                f'stock.tax_class_by_vat: {rate!r} is not a VAT percent (like "25")'
+                f'[stock].tax_class_by_vat: {rate!r} is not a VAT percent (like "25")'
             ) from None
-        if not isinstance(tax_class, str):
-            raise SettingsError(
-                f'stock.tax_class_by_vat.{rate} must be a tax class slug ("" = standard)'
-            )
         mapping[key] = tax_class
     return mapping
 
 
-def _counts_at(doc: Mapping[str, Any], table: Mapping[str, Any]) -> CountsAt:
-    if "erp_counts_orders_at" in table:
-        value = table["erp_counts_orders_at"]
-        if value not in ("creation", "delivery"):
-            raise SettingsError(
-                f'stock.erp_counts_orders_at must be "creation" or "delivery", got {value!r}'
-            )
-        return "creation" if value == "creation" else "delivery"
-    mapper = doc.get("order_mapper")
-    state = mapper.get("delivery_state", "") if isinstance(mapper, Mapping) else ""
-    return "creation" if state in ("delivery", "reservation") else "delivery"
+def _unique(names: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name.strip() for name in names))
 
 
 def stock_config(doc: Mapping[str, Any]) -> StockConfig:
     """`[stock]` from the parsed TOML document; SettingsError names a wrong key."""
-    table = doc.get("stock", {})
-    if not isinstance(table, Mapping):
-        raise SettingsError("[stock] must be a table")
-    unknown = sorted(set(table) - set(KNOWN_KEYS))
-    if unknown:
-        raise SettingsError(
-            f"stock.{unknown[0]} is not a setting of stock-syncer (known: {', '.join(KNOWN_KEYS)})"
-        )
-    unit = table.get("weight_unit", "kg")
-    if unit not in GRAMS_PER_UNIT:
-        raise SettingsError(
-            f"stock.weight_unit must be one of {', '.join(GRAMS_PER_UNIT)}, got {unit!r}"
-        )
-    open_statuses = _texts(table, "open_statuses", ("processing", "on-hold"))
+    table = section(doc, "stock", StockTable)
+    counts_at = table.erp_counts_orders_at
+    if counts_at is None:
+        # The ERP's available stock drops when an order is created, or when it is delivered.
+        taken = stock_taken_on_creation(delivery_state_setting(doc))
+        counts_at = "creation" if taken else "delivery"
     return StockConfig(
-        interval=_seconds(table, "interval", 300.0, 1.0),
-        debounce=_seconds(table, "debounce", 5.0, 0.0),
-        full_refresh=_seconds(table, "full_refresh", 21600.0, 60.0),
-        stock_points=_texts(table, "stock_points", ()),
-        subtract_open_orders=_flag(table, "subtract_open_orders", True),
-        open_statuses=open_statuses,
-        erp_counts_orders_at=_counts_at(doc, table),
-        shops=_texts(table, "shops", ()),
-        sync_stock=_flag(table, "sync_stock", True),
-        sync_name=_flag(table, "sync_name", False),
-        sync_price=_flag(table, "sync_price", False),
-        sync_weight=_flag(table, "sync_weight", False),
-        sync_tax_class=_flag(table, "sync_tax_class", False),
-        shop_prices_include_tax=_flag(table, "shop_prices_include_tax", False),
-        weight_unit=str(unit),
-        tax_class_by_vat=_tax_classes(table),
+        interval=table.interval,
+        debounce=table.debounce,
+        full_refresh=table.full_refresh,
+        stock_points=_unique(table.stock_points),
+        subtract_open_orders=table.subtract_open_orders,
+        open_statuses=_unique(table.open_statuses),
+        erp_counts_orders_at=counts_at,
+        shops=_unique(table.shops),
+        sync_stock=table.sync_stock,
+        sync_name=table.sync_name,
+        sync_price=table.sync_price,
+        sync_weight=table.sync_weight,
+        sync_tax_class=table.sync_tax_class,
+        shop_prices_include_tax=table.shop_prices_include_tax,
+        weight_unit=table.weight_unit,
+        tax_class_by_vat=_tax_classes(table.tax_class_by_vat),
     )
