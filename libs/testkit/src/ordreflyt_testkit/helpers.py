@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 T = TypeVar("T")
 
@@ -46,6 +48,16 @@ async def drain_queue(
         messages.append(msg)
         quiet_since = time.monotonic()
     return messages
+
+
+async def purge_queue(amqp_url: str, name: str) -> None:
+    """Empty the queue `name` if it exists (a service's queue, left by an earlier test). On a
+    connection of its own: the broker closes the channel that asks for a missing queue."""
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        with contextlib.suppress(ChannelNotFoundEntity):
+            queue = await channel.declare_queue(name, passive=True)
+            await queue.purge()
 
 
 async def declare_tap(channel: AbstractChannel, name: str, keys: tuple[str, ...]) -> str:
