@@ -16,12 +16,13 @@ T = TypeVar("T")
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     timeout: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    """Poll `probe` until it returns something truthy (so never None); fail with `what` after
+    `timeout`."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:

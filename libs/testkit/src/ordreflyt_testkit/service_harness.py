@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from aio_pika.abc import AbstractChannel
 from aiohttp import web
@@ -24,7 +25,7 @@ def settings_for(
     amqp_url: str,
     database_url: str,
     config_path: Path | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> ServiceSettings:
     base = ServiceSettings.from_env(service, 0, env={})
     settings = replace(
@@ -37,7 +38,7 @@ def settings_for(
         shutdown_timeout=10.0,
         operator_token=TEST_OPERATOR_TOKEN,
     )
-    return replace(settings, **overrides)  # type: ignore[arg-type]
+    return replace(settings, **overrides)
 
 
 @contextlib.asynccontextmanager
