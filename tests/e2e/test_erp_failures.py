@@ -21,9 +21,10 @@ pytestmark = pytest.mark.e2e
 async def first_sku(stack: Stack) -> str:
     articles = {a["ArticleNumber"] for a in (await stack.fortnox_state())["articles"]}
     state = await stack.get("woo", "/_sandbox/state")
-    return next(
+    sku: str = next(
         p["sku"] for p in state["products"] if p["type"] == "simple" and p["sku"] in articles
     )
+    return sku
 
 
 async def place(stack: Stack, sku: str, email: str) -> dict[str, Any]:

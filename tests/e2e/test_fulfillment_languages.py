@@ -44,11 +44,12 @@ async def standard_rate_sku(stack: Stack, woo: str) -> str:
     """A SKU at the standard rate (25 % in both countries, a rate Fortnox has)."""
     products = (await stack.get(woo, "/_sandbox/state"))["products"]
     articles = {a["ArticleNumber"] for a in (await stack.fortnox_state())["articles"]}
-    return next(
+    sku: str = next(
         p["sku"]
         for p in products
         if p["type"] == "simple" and p["tax_class"] == "" and p["sku"] in articles
     )
+    return sku
 
 
 async def shop_notes(stack: Stack, woo: str, order_id: int) -> list[dict[str, Any]]:

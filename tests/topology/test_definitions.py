@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import uuid
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -16,7 +17,7 @@ from ordreflyt_testkit.infra import Infra
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
 
 
-def _exporter():  # type: ignore[no-untyped-def]
+def _exporter() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "export_definitions", DEPLOY / "export_definitions.py"
     )

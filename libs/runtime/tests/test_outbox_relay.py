@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import asyncpg
 import pytest
@@ -114,6 +114,5 @@ async def _read_table(relay: OutboxRelay) -> bool:
     return relay.running and relay.table_reads >= 1
 
 
-async def _is_zero(value: object) -> bool:
-    assert asyncio.iscoroutine(value)
-    return await value == 0
+async def _is_zero(count: Awaitable[int]) -> bool:
+    return await count == 0

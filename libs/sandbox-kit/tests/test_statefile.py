@@ -178,10 +178,12 @@ def test_a_file_made_with_other_settings_is_refused(tmp_path: Path) -> None:
     write_document(path, document(made_with={"products": 40}, state={"value": 1}))
     with pytest.raises(StateFileError, match=r"started with products = 40, and this one has 60"):
         keeper_for(path, Held(), products=60).load(lambda state, skip: None)
+
+    def restore_wrong_type(state: dict[str, Any], skip: int) -> None:
+        from_plain(Held, {"value": "one"})
+
     with pytest.raises(StateFileError, match=r"state\.value: expected int"):
-        keeper_for(path, Held(), products=40).load(
-            lambda state, skip: from_plain(Held, {"value": "one"})
-        )
+        keeper_for(path, Held(), products=40).load(restore_wrong_type)
     held = Held()
 
     def restore(state: dict[str, Any], skip: int) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig
 from ordreflyt_fulfillment_listener.effects import (
+    Effect,
     ErpShipment,
     ErpState,
     Parcel,
@@ -26,7 +28,7 @@ T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 CONFIG = FulfillmentConfig()
 
 
-def state(**changes: object) -> ErpState:
+def state(**changes: Any) -> ErpState:
     base = ErpState(
         document_number="17",
         changed_at=T0,
@@ -36,10 +38,10 @@ def state(**changes: object) -> ErpState:
         cancelled=False,
         shipments=None,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
-def keys(effects: list) -> list[str]:  # type: ignore[type-arg]
+def keys(effects: list[Effect]) -> list[str]:
     return [e.key for e in effects]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
@@ -25,12 +27,14 @@ T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 CONFIG = FulfillmentConfig()
 
 
-def shipment(*parcels: Parcel, complete: bool = True, **lines: int) -> Effect:
+def shipment(
+    *parcels: Parcel, complete: bool = True, lines: Mapping[str, int] | None = None
+) -> Effect:
     return Effect(
         key="shipment:x",
         kind="shipment",
         changed_at=T0,
-        lines={sku: Decimal(q) for sku, q in lines.items()},
+        lines={sku: Decimal(q) for sku, q in (lines or {}).items()},
         parcels=parcels,
         complete=complete,
     )
@@ -80,7 +84,7 @@ def test_note_lists_what_was_sent_and_every_parcel_with_its_link() -> None:
     effect = shipment(
         Parcel(tracking_number="PN1", carrier="PostNord"),
         Parcel(tracking_number="U<2>", carrier=""),
-        **{"ULL-SOKK-1001": 2, "LUE-9": 1},
+        lines={"ULL-SOKK-1001": 2, "LUE-9": 1},
     )
     note = render_note(effect, CONFIG, {"ULL-SOKK-1001": "Ullsokker & co"})
     assert note.splitlines() == [
@@ -93,7 +97,7 @@ def test_note_lists_what_was_sent_and_every_parcel_with_its_link() -> None:
 
 
 def test_partial_note_and_custom_template() -> None:
-    effect = shipment(Parcel(tracking_number="B1", carrier="Bring"), complete=False, A=1)
+    effect = shipment(Parcel(tracking_number="B1", carrier="Bring"), complete=False, lines={"A": 1})
     assert render_note(effect, CONFIG, {}).startswith("Part of your order has been shipped")
     config = load_config(
         {"fulfillment": {"templates": {"nb": {"partial": "Delsending: {tracking}"}}}}, env={}
@@ -122,7 +126,7 @@ def test_swedish_and_norwegian_notes(currency: str, first_lines: list[str], part
     effect = shipment(
         Parcel(tracking_number="PN1", carrier="PostNord"),
         Parcel(tracking_number="X9", carrier=""),
-        **{"ULL-SOKK-1001": 2},
+        lines={"ULL-SOKK-1001": 2},
     )
     templates = CONFIG.templates_for("butikk", currency)
     label = {"SEK": "Spårning", "NOK": "Sporing"}[currency]
@@ -178,7 +182,9 @@ def test_merchant_texts_per_language_and_for_every_language() -> None:
 
 
 def test_note_without_parcels_has_no_blank_lines() -> None:
-    assert render_note(shipment(A=3), CONFIG, {}) == "Your order has been shipped.\n3 x A"
+    assert (
+        render_note(shipment(lines={"A": 3}), CONFIG, {}) == "Your order has been shipped.\n3 x A"
+    )
 
 
 def test_a_note_is_recognised_after_the_shop_reformatted_it() -> None:
@@ -215,7 +221,7 @@ def test_tracking_items_merge_by_number_in_the_plugin_format() -> None:
 
 
 def test_meta_and_names_from_the_shop_order() -> None:
-    order = {
+    order: dict[str, Any] = {
         "meta_data": [{"id": 1, "key": "k", "value": [1]}],
         "line_items": [{"sku": "A", "name": "Alfa"}, {"sku": "", "name": "No SKU"}],
     }

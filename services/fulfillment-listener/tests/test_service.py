@@ -26,7 +26,7 @@ from ordreflyt_sandbox_fortnox.app import FortnoxSettings
 from ordreflyt_sandbox_fortnox.app import make_app as fortnox_app
 from ordreflyt_sandbox_woocommerce.app import make_app as woo_app
 from ordreflyt_sandbox_woocommerce.settings import WooSettings
-from ordreflyt_testkit.helpers import wait_for
+from ordreflyt_testkit.helpers import purge_queue, wait_for
 from ordreflyt_testkit.service_harness import running_service, settings_for
 
 pytestmark = pytest.mark.integration
@@ -145,8 +145,7 @@ async def harness(
     await conn.execute("DROP SCHEMA IF EXISTS fulfillment_listener CASCADE")
     await conn.close()
     await declare_exchanges(channel)
-    with contextlib.suppress(Exception):
-        await channel.queue_purge("fulfillment-listener")
+    await purge_queue(amqp_url, "fulfillment-listener")
     async with (
         serving(fortnox_app(FortnoxSettings(rate_limit=None, catalogue_products=10))) as fortnox,
         serving(woo_app(WooSettings(products=10, countries=("SE",)))) as woo,

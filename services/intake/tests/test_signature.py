@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 
-from ordreflyt_intake.webhooks import signature_ok
+from ordreflyt_runtime.signing import signature_ok
 
 BODY = '{"id":1,"status":"processing","billing":{"first_name":"Åse"}}'.encode()
 

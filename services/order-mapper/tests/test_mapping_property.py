@@ -187,7 +187,7 @@ def generated_orders(draw: st.DrawFn) -> Generated:
 
     # The receipt's tax lines: per rate, rounded once (already whole minor units when the shop
     # rounds per line); the total is the nets and these.
-    tax_lines = [
+    tax_lines: list[dict[str, Any]] = [
         {
             "id": 10 + rate_id,
             "rate_id": rate_id,

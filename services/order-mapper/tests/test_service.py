@@ -28,7 +28,7 @@ from ordreflyt_contracts import (
 )
 from ordreflyt_order_mapper.app import SPEC
 from ordreflyt_runtime.topology import EVENTS_EXCHANGE
-from ordreflyt_testkit.helpers import declare_tap, drain_queue, wait_for
+from ordreflyt_testkit.helpers import declare_tap, drain_queue, purge_queue, wait_for
 from ordreflyt_testkit.samples import swedish_woo_order
 from ordreflyt_testkit.service_harness import ServiceUnderTest, running_service, settings_for
 
@@ -65,12 +65,11 @@ async def mapper(
 
 
 @pytest.fixture
-async def fresh(database_url: str, channel: AbstractChannel) -> None:
+async def fresh(amqp_url: str, database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     await conn.execute("DROP SCHEMA IF EXISTS order_mapper CASCADE")
     await conn.close()
-    with contextlib.suppress(Exception):
-        await channel.queue_purge("order-mapper")
+    await purge_queue(amqp_url, "order-mapper")
 
 
 async def send(channel: AbstractChannel, order: dict[str, Any]) -> None:

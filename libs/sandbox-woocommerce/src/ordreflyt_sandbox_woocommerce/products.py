@@ -124,6 +124,15 @@ def _check_sku(store: Store, product_id: int, sku: str) -> None:
 
 
 def _apply(store: Store, product: Product, changes: ProductChanges) -> None:
+    _apply_fields(product, changes)
+    _apply_stock(product, changes)
+    if changes.attributes:
+        product.attributes = changes.attributes
+    _apply_meta(store, product, changes.meta_data)
+
+
+def _apply_fields(product: Product, changes: ProductChanges) -> None:
+    """The fields a request sets one by one (an invalid tax class raises half-way, as before)."""
     if changes.name is not None:
         product.name = changes.name
     if changes.sku is not None:
@@ -142,19 +151,24 @@ def _apply(store: Store, product: Product, changes: ProductChanges) -> None:
         product.manage_stock = changes.manage_stock
     if changes.stock_status is not None:
         product.stock_status_manual = changes.stock_status
-    if product.manage_stock:
-        if changes.stock_quantity is not None:
-            product.stock_quantity = changes.stock_quantity
-        elif changes.inventory_delta is not None:
-            product.stock_quantity = (product.stock_quantity or 0) + changes.inventory_delta
-        elif product.stock_quantity is None:
-            product.stock_quantity = 0
-    else:
+
+
+def _apply_stock(product: Product, changes: ProductChanges) -> None:
+    """The quantity: given, moved by a delta, 0 when managed without one, none when unmanaged."""
+    if not product.manage_stock:
         # WooCommerce drops the quantity of a product that does not manage stock.
         product.stock_quantity = None
-    if changes.attributes:
-        product.attributes = changes.attributes
-    for key, value in changes.meta_data:
+    elif changes.stock_quantity is not None:
+        product.stock_quantity = changes.stock_quantity
+    elif changes.inventory_delta is not None:
+        product.stock_quantity = (product.stock_quantity or 0) + changes.inventory_delta
+    elif product.stock_quantity is None:
+        product.stock_quantity = 0
+
+
+def _apply_meta(store: Store, product: Product, meta_data: list[tuple[str, Any]]) -> None:
+    """Meta entries by key: an existing key's value replaced, a new key added."""
+    for key, value in meta_data:
         existing = next((m for m in product.meta_data if m.key == key), None)
         if existing is None:
             product.meta_data.append(store.meta(key, value))

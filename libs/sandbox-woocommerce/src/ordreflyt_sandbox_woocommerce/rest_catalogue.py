@@ -8,6 +8,7 @@ each item succeeds or fails on its own and a failure is reported in place as
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -160,6 +161,21 @@ def _batch(
     show: Callable[[Product], dict[str, Any]],
 ) -> dict[str, list[dict[str, Any]]]:
     """WC_REST_Controller::batch_items: each item on its own, errors reported in place."""
+    parts = _batch_parts(body)
+    store.log_batch(path, parts)
+    items = _BatchItems(store, lookup, create, show)
+    out: dict[str, list[dict[str, Any]]] = {}
+    if parts["create"]:
+        out["create"] = [_attempt(0, items.created, item) for item in parts["create"]]
+    if parts["update"]:
+        out["update"] = [_attempt(_item_id(item), items.updated, item) for item in parts["update"]]
+    if parts["delete"]:
+        out["delete"] = [_attempt(raw_id, items.deleted, raw_id) for raw_id in parts["delete"]]
+    return out
+
+
+def _batch_parts(body: dict[str, Any]) -> dict[str, list[Any]]:
+    """The create, update and delete lists (400 if one is not a list, 413 over the limit)."""
     parts: dict[str, list[Any]] = {}
     for action in ("create", "update", "delete"):
         items = body.get(action, [])
@@ -173,52 +189,48 @@ def _batch(
             "woocommerce_rest_request_entity_too_large",
             f"Unable to accept more than {BATCH_LIMIT} items for this request.",
         )
-    store.log_batch(path, parts)
-    out: dict[str, list[dict[str, Any]]] = {}
+    return parts
 
-    def attempt(item_id: Any, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        try:
-            return action()
-        except WooError as exc:
-            return {"id": item_id, "error": exc.body()}
 
-    if parts["create"]:
-        results = []
-        for item in parts["create"]:
+def _attempt(item_id: Any, action: Callable[[Any], dict[str, Any]], item: Any) -> dict[str, Any]:
+    """One item's result, or its error in its place."""
+    try:
+        return action(item)
+    except WooError as exc:
+        return {"id": item_id, "error": exc.body()}
 
-            def do_create(item: Any = item) -> dict[str, Any]:
-                return show(create(item if isinstance(item, dict) else {}))
 
-            results.append(attempt(0, do_create))
-        out["create"] = results
-    if parts["update"]:
-        results = []
-        for item in parts["update"]:
-            raw_id = item.get("id") if isinstance(item, dict) else None
+def _item_id(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
 
-            def do_update(item: Any = item, raw_id: Any = raw_id) -> dict[str, Any]:
-                if not isinstance(raw_id, int) or isinstance(raw_id, bool):
-                    raise WooError(400, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-                product = lookup(raw_id, 400)
-                return show(products.update(store, product, item))
 
-            results.append(attempt(raw_id, do_update))
-        out["update"] = results
-    if parts["delete"]:
-        results = []
-        for raw_id in parts["delete"]:
+def _valid_id(raw_id: Any, status: int) -> int:
+    if not isinstance(raw_id, int) or isinstance(raw_id, bool):
+        raise WooError(status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+    return raw_id
 
-            def do_delete(raw_id: Any = raw_id) -> dict[str, Any]:
-                if not isinstance(raw_id, int) or isinstance(raw_id, bool):
-                    raise WooError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
-                product = lookup(raw_id, 404)
-                data = show(product)
-                products.delete(store, product)
-                return data
 
-            results.append(attempt(raw_id, do_delete))
-        out["delete"] = results
-    return out
+@dataclass(frozen=True)
+class _BatchItems:
+    """A batch's single steps on products, or on one product's variations."""
+
+    store: Store
+    lookup: Callable[[int, int], Product]
+    create: Callable[[dict[str, Any]], Product]
+    show: Callable[[Product], dict[str, Any]]
+
+    def created(self, item: Any) -> dict[str, Any]:
+        return self.show(self.create(item if isinstance(item, dict) else {}))
+
+    def updated(self, item: Any) -> dict[str, Any]:
+        product = self.lookup(_valid_id(_item_id(item), 400), 400)
+        return self.show(products.update(self.store, product, item))
+
+    def deleted(self, raw_id: Any) -> dict[str, Any]:
+        product = self.lookup(_valid_id(raw_id, 404), 404)
+        data = self.show(product)
+        products.delete(self.store, product)
+        return data
 
 
 async def batch_products(request: web.Request) -> web.Response:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.exceptions import ChannelNotFoundEntity
 
 T = TypeVar("T")
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     timeout: float = 20.0,
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    """Poll `probe` until it returns something truthy (so never None); fail with `what` after
+    `timeout`."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -46,6 +49,16 @@ async def drain_queue(
         messages.append(msg)
         quiet_since = time.monotonic()
     return messages
+
+
+async def purge_queue(amqp_url: str, name: str) -> None:
+    """Empty the queue `name` if it exists (a service's queue, left by an earlier test). On a
+    connection of its own: the broker closes the channel that asks for a missing queue."""
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        with contextlib.suppress(ChannelNotFoundEntity):
+            queue = await channel.declare_queue(name, passive=True)
+            await queue.purge()
 
 
 async def declare_tap(channel: AbstractChannel, name: str, keys: tuple[str, ...]) -> str:

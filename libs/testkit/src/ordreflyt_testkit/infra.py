@@ -73,6 +73,7 @@ def _docker_engine() -> bool:
     if os.environ.get("ORDREFLYT_TEST_INFRA") == "local":
         return False
     try:
+        # docker (testcontainers' dependency) ships no type hints.
         import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=3)

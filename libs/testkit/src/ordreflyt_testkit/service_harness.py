@@ -26,7 +26,7 @@ def settings_for(
     amqp_url: str,
     database_url: str,
     config_path: Path | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> ServiceSettings:
     base = ServiceSettings.from_env(service, 0, env={})
     settings = replace(
@@ -39,7 +39,7 @@ def settings_for(
         shutdown_timeout=10.0,
         operator_token=TEST_OPERATOR_TOKEN,
     )
-    return replace(settings, **overrides)  # type: ignore[arg-type]
+    return replace(settings, **overrides)
 
 
 @contextlib.asynccontextmanager
