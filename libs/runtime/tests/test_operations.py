@@ -16,8 +16,9 @@ from aiohttp import web
 
 from ordreflyt_contracts import Event, OrderDeleted, encode_event, new_event_fields
 from ordreflyt_runtime.consumer import HandlerContext
+from ordreflyt_runtime.db import create_pool, migrate
 from ordreflyt_runtime.errors import Unavailable
-from ordreflyt_runtime.retention import RetentionConfig
+from ordreflyt_runtime.retention import Pruner, RetentionConfig, RetentionRule
 from ordreflyt_runtime.spec import ServiceSpec, get, no_config, on, post, stateless
 from ordreflyt_runtime.topology import EVENTS_EXCHANGE
 from ordreflyt_testkit.helpers import drain_queue, wait_for
@@ -311,3 +312,34 @@ async def test_old_inbox_rows_are_pruned_and_recent_ones_kept(
     assert RetentionConfig().inbox_days == 30
     assert deleted_rows == {"inbox": 11}
     assert left[0]["n"] == 29
+
+
+async def test_a_retention_rule_prunes_only_the_rows_its_condition_allows(
+    database_url: str,
+) -> None:
+    schema = f"prune_{uuid.uuid4().hex[:6]}"
+    pool = await create_pool(database_url, schema)
+    try:
+        await migrate(
+            pool,
+            schema,
+            [
+                (
+                    "t/001",
+                    "CREATE TABLE effects (state text, updated_at timestamptz);"
+                    " INSERT INTO effects VALUES"
+                    " ('applied', now() - interval '500 days'),"
+                    " ('conflict', now() - interval '500 days'),"
+                    " ('applied', now() - interval '10 days')",
+                )
+            ],
+            runtime_tables=False,
+        )
+        rule = RetentionRule("effects", "updated_at", "effects_days", where="state = 'applied'")
+        pruner = Pruner(pool, schema, [rule], RetentionConfig(effects_days=400))
+        assert await pruner.prune_once() == {"effects": 1}
+        left = await pool.fetch("SELECT state FROM effects ORDER BY updated_at")
+        assert [r["state"] for r in left] == ["conflict", "applied"]
+    finally:
+        await pool.execute(f"DROP SCHEMA {schema} CASCADE")
+        await pool.close()

@@ -35,6 +35,12 @@ watchdog_interval = 0
 
 
 @pytest.fixture
+def intake_config(tmp_path: Path) -> Path:
+    """The intake test config, written for one test."""
+    return write_config(tmp_path / "ordreflyt.toml")
+
+
+@pytest.fixture
 async def intake(
     amqp_url: str, database_url: str, channel: AbstractChannel, tmp_path: Path
 ) -> AsyncIterator[ServiceUnderTest]:

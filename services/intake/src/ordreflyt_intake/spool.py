@@ -18,6 +18,7 @@ host; its directory must be on persistent storage (a volume in the compose file)
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import uuid
@@ -111,7 +112,8 @@ class Spool:
             os.rename(temporary, final)
             self._sync_directory()
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
             raise SpoolUnavailable(f"spool {self.directory} not writable: {exc}") from exc
         return final
 
