@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from ordreflyt_fulfillment_listener import store
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig
 from ordreflyt_fulfillment_listener.effects import Effect, ShopOrderView, decide_status
 from ordreflyt_fulfillment_listener.metrics import FulfillmentMetrics
@@ -94,20 +95,11 @@ class Applier:
             return f"{shop_id}/{order_id} {key}"
 
         with log_context(shop_id=shop_id, shop_order_id=order_id):
-            async with self._pool.acquire() as lock_conn, lock_conn.transaction():
-                await lock_conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))",
-                    f"fulfillment:{shop_id}/{order_id}",
-                )
+            async with store.order_lock(self._pool, shop_id, order_id):
                 link = await get_link(self._pool, shop_id, order_id)
                 if link is None or link.parked_reason is not None:
                     return result
-                rows = await self._pool.fetch(
-                    "SELECT seq, key, effect, note FROM effects WHERE shop_id = $1"
-                    " AND order_id = $2 AND state = 'pending' ORDER BY seq",
-                    shop_id,
-                    order_id,
-                )
+                rows = await store.pending_effects(self._pool, shop_id, order_id)
                 client = self._shops.get(shop_id)
                 if client is None:
                     if rows:
@@ -144,12 +136,7 @@ class Applier:
                         result.pending += [label(r["key"]) for r in rows[n + 1 :]]
                         break
                     except ShopUnavailable as exc:
-                        await self._pool.execute(
-                            "UPDATE effects SET attempts = attempts + 1, last_error = $2,"
-                            " updated_at = now() WHERE seq = $1",
-                            row["seq"],
-                            str(exc),
-                        )
+                        await store.attempt_failed(self._pool, row["seq"], str(exc))
                         log.warning("shop unavailable, %s stays pending: %s", effect.key, exc)
                         result.pending += [label(r["key"]) for r in rows[n:]]
                         break
@@ -158,37 +145,10 @@ class Applier:
     async def _finish(
         self, seq: int, state: str, outcome: str, known_status: str | None = None
     ) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "UPDATE effects SET state = $2, outcome = $3, last_error = NULL, updated_at = now()"
-                " WHERE seq = $1 RETURNING shop_id, order_id",
-                seq,
-                state,
-                outcome,
-            )
-            if known_status is not None and row is not None:
-                await conn.execute(
-                    "UPDATE links SET known_status = $3 WHERE shop_id = $1 AND order_id = $2",
-                    row["shop_id"],
-                    row["order_id"],
-                    known_status,
-                )
+        await store.finish_effect(self._pool, seq, state, outcome, known_status)
 
     async def _park(self, shop_id: str, order_id: str, seq: int, reason: str) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE effects SET state = 'failed', outcome = $2, updated_at = now()"
-                " WHERE seq = $1",
-                seq,
-                reason,
-            )
-            await conn.execute(
-                "UPDATE links SET parked_reason = $3, parked_at = now()"
-                " WHERE shop_id = $1 AND order_id = $2",
-                shop_id,
-                order_id,
-                reason,
-            )
+        await store.park_order(self._pool, shop_id, order_id, seq, reason)
         log.error("order parked: %s", reason)
 
     async def _status(
@@ -254,9 +214,7 @@ class Applier:
             # In the shop's language (configured, else the one of the order's currency).
             templates = self._config.templates_for(shop_id, str(shop_order.get("currency") or ""))
             note = render_note(effect, self._config, product_names(shop_order), templates)
-            await self._pool.execute(
-                "UPDATE effects SET note = $2, updated_at = now() WHERE seq = $1", seq, note
-            )
+            await store.keep_note(self._pool, seq, note)
         if not sent:
             await client.post(
                 f"/orders/{order_id}/notes",
@@ -264,14 +222,9 @@ class Applier:
             )
         key = self._config.tracking_meta_key
         if key and effect.parcels:
-            earlier = await self._pool.fetch(
-                "SELECT effect FROM effects WHERE shop_id = $1 AND order_id = $2"
-                " AND state = 'applied' AND effect->>'kind' = 'shipment' ORDER BY seq",
-                shop_id,
-                order_id,
-            )
+            earlier = await store.applied_shipments(self._pool, shop_id, order_id)
             items = tracking_items(
-                [*(decode_effect(r["effect"]) for r in earlier), effect],
+                [*earlier, effect],
                 meta_value(shop_order.get("meta_data") or [], key),
                 self._config,
             )

@@ -38,6 +38,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from ordreflyt_fulfillment_listener import store
 from ordreflyt_fulfillment_listener.applier import Applier
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig
 from ordreflyt_fulfillment_listener.effects import Effect, Parcel, shipment_key, status_key
@@ -234,13 +235,8 @@ class PushReceiver:
         received_at = datetime.now(UTC)
         effects = push_effects(body, received_at, self._config)
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh_event = await conn.fetchval(
-                "INSERT INTO push_events (shop_id, event_key, order_id, body)"
-                " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING true",
-                shop_id,
-                event_key(body, raw),
-                order_id,
-                encode_json(body),
+            fresh_event = await store.add_push_event(
+                conn, shop_id, event_key(body, raw), order_id, encode_json(body)
             )
             if not fresh_event:
                 self._metrics.pushes.labels("duplicate").inc()
@@ -267,22 +263,14 @@ class PushReceiver:
     async def _order_id(self, shop_id: str, body: PushBody) -> str:
         if body.order_id is not None:
             order_id = str(body.order_id)
-            found = await self._pool.fetchval(
-                "SELECT order_id FROM links WHERE shop_id = $1 AND order_id = $2", shop_id, order_id
-            )
-            if found is None:
+            if not await store.linked_order(self._pool, shop_id, order_id):
                 raise PushError(
                     404,
                     f"order {order_id} of shop {shop_id!r} was not sent to the ERP by Ordreflyt",
                 )
-            return str(found)
+            return order_id
         number = str(body.erp_document_number)
-        rows = await self._pool.fetch(
-            "SELECT order_id FROM links WHERE shop_id = $1 AND document_number = $2"
-            " AND document_kind = 'order'",
-            shop_id,
-            number,
-        )
-        if not rows:
+        found = await store.orders_of_document(self._pool, shop_id, number)
+        if not found:
             raise PushError(404, f"no shop order of shop {shop_id!r} has ERP order {number}")
-        return str(rows[0]["order_id"])
+        return found[0]

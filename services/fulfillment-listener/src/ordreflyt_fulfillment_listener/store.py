@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -328,3 +329,124 @@ async def waiting_counts(pool: asyncpg.Pool) -> dict[str, int]:
     )
     counts = {r["state"]: int(r["n"]) for r in rows}
     return {state: counts.get(state, 0) for state in ("conflict", "failed")}
+
+
+# For the applier ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def order_lock(pool: asyncpg.Pool, shop_id: str, order_id: str) -> AsyncIterator[None]:
+    """One process at a time applies a shop order's effects (held for the block)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"fulfillment:{shop_id}/{order_id}"
+        )
+        yield
+
+
+async def pending_effects(pool: asyncpg.Pool, shop_id: str, order_id: str) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            "SELECT seq, key, effect, note FROM effects WHERE shop_id = $1"
+            " AND order_id = $2 AND state = 'pending' ORDER BY seq",
+            shop_id,
+            order_id,
+        )
+    )
+
+
+async def applied_shipments(pool: asyncpg.Pool, shop_id: str, order_id: str) -> list[Effect]:
+    rows = await pool.fetch(
+        "SELECT effect FROM effects WHERE shop_id = $1 AND order_id = $2"
+        " AND state = 'applied' AND effect->>'kind' = 'shipment' ORDER BY seq",
+        shop_id,
+        order_id,
+    )
+    return [decode_effect(r["effect"]) for r in rows]
+
+
+async def attempt_failed(pool: asyncpg.Pool, seq: int, error: str) -> None:
+    await pool.execute(
+        "UPDATE effects SET attempts = attempts + 1, last_error = $2, updated_at = now()"
+        " WHERE seq = $1",
+        seq,
+        error,
+    )
+
+
+async def keep_note(pool: asyncpg.Pool, seq: int, note: str) -> None:
+    """The note an effect sends, kept before it is sent (so a restart can find it sent)."""
+    await pool.execute("UPDATE effects SET note = $2, updated_at = now() WHERE seq = $1", seq, note)
+
+
+async def finish_effect(
+    pool: asyncpg.Pool, seq: int, state: str, outcome: str, known_status: str | None = None
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE effects SET state = $2, outcome = $3, last_error = NULL, updated_at = now()"
+            " WHERE seq = $1 RETURNING shop_id, order_id",
+            seq,
+            state,
+            outcome,
+        )
+        if known_status is not None and row is not None:
+            await conn.execute(
+                "UPDATE links SET known_status = $3 WHERE shop_id = $1 AND order_id = $2",
+                row["shop_id"],
+                row["order_id"],
+                known_status,
+            )
+
+
+async def park_order(
+    pool: asyncpg.Pool, shop_id: str, order_id: str, seq: int, reason: str
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE effects SET state = 'failed', outcome = $2, updated_at = now() WHERE seq = $1",
+            seq,
+            reason,
+        )
+        await conn.execute(
+            "UPDATE links SET parked_reason = $3, parked_at = now()"
+            " WHERE shop_id = $1 AND order_id = $2",
+            shop_id,
+            order_id,
+            reason,
+        )
+
+
+# For the push receiver ----------------------------------------------------------------------
+
+
+async def add_push_event(
+    conn: DbConn, shop_id: str, event_key: str, order_id: str, body: str
+) -> bool:
+    """Store a pushed event; False when it was received before."""
+    fresh = await conn.fetchval(
+        "INSERT INTO push_events (shop_id, event_key, order_id, body)"
+        " VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING RETURNING true",
+        shop_id,
+        event_key,
+        order_id,
+        body,
+    )
+    return bool(fresh)
+
+
+async def linked_order(pool: asyncpg.Pool, shop_id: str, order_id: str) -> bool:
+    found = await pool.fetchval(
+        "SELECT order_id FROM links WHERE shop_id = $1 AND order_id = $2", shop_id, order_id
+    )
+    return found is not None
+
+
+async def orders_of_document(pool: asyncpg.Pool, shop_id: str, document_number: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT order_id FROM links WHERE shop_id = $1 AND document_number = $2"
+        " AND document_kind = 'order'",
+        shop_id,
+        document_number,
+    )
+    return [r["order_id"] for r in rows]
