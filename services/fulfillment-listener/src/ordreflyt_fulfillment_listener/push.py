@@ -1,7 +1,8 @@
 """`POST /shipments/{shop}`: shipment events pushed by an ERP or a shipping system.
 
 Signed like WooCommerce's webhooks: `X-Ordreflyt-Signature` = base64(HMAC-SHA256(secret, raw
-body)), checked over the raw bytes, constant-time, against FULFILLMENT_PUSH_SECRET (or
+body)), checked over the raw bytes by the runtime's one check (`ordreflyt_runtime.signing`:
+constant-time, every secret tried) against FULFILLMENT_PUSH_SECRET (or
 `[fulfillment].push_secret`) and FULFILLMENT_PUSH_SECRET_PREVIOUS. Body (JSON):
 
     {"order_id": 123,                 # the shop order, or instead:
@@ -24,10 +25,8 @@ tracking numbers, reaches the shop once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
-import hmac
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +43,8 @@ from ordreflyt_fulfillment_listener.config import FulfillmentConfig
 from ordreflyt_fulfillment_listener.effects import Effect, Parcel, shipment_key, status_key
 from ordreflyt_fulfillment_listener.metrics import FulfillmentMetrics
 from ordreflyt_fulfillment_listener.store import encode_json, record_effects
+from ordreflyt_runtime.signing import sign as sign  # both re-exported (the tests use them)
+from ordreflyt_runtime.signing import signature_ok as signature_ok
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,6 @@ class PushError(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def sign(secret: bytes, body: bytes) -> str:
-    return base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
-
-
-def signature_ok(body: bytes, header: str | None, secrets: tuple[bytes, ...]) -> bool:
-    if not header:
-        return False
-    given = header.strip().encode()
-    ok = False
-    for secret in secrets:
-        # Every secret is checked (no early exit) so timing does not tell which one matched.
-        ok |= hmac.compare_digest(sign(secret, body).encode(), given)
-    return ok
 
 
 def parse_push(raw: bytes) -> PushBody:
