@@ -7,6 +7,10 @@ warning per failed try, and either a deadline or no end.
 - `forever(what, errors, on_failure)`: for a loop that must never give up (the outbox relay):
   tries again after each failure, the delay growing to the ceiling and back to the start after
   a success.
+- `attempts(what, errors, tries)`: for one call that may fail now and then (an HTTP request):
+  at most `tries` tries in all, `first` seconds before the second and twice as long before
+  each next one (up to `ceiling`), then raises the last error. Errors not in `errors` are
+  raised at once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
+    stop_after_attempt,
     stop_after_delay,
     stop_never,
     wait_exponential,
@@ -65,5 +70,19 @@ def forever(
         wait=wait_exponential(multiplier=first, max=ceiling),
         stop=stop_never,
         before_sleep=_warn(what, on_failure),
+        reraise=True,
+    )
+
+
+def attempts(
+    what: str, errors: Errors, tries: int, first: float = 0.5, ceiling: float = 30.0
+) -> AsyncRetrying:
+    if tries < 1:
+        raise ValueError(f"tries must be at least 1, got {tries}")
+    return AsyncRetrying(
+        retry=retry_if_exception_type(errors),
+        wait=wait_exponential(multiplier=first, max=ceiling),
+        stop=stop_after_attempt(tries),
+        before_sleep=_warn(what),
         reraise=True,
     )

@@ -1,7 +1,8 @@
 """An async WooCommerce REST v3 client: Basic auth, JSON, retries, paging, batches.
 
 - 5xx (except the refund endpoint, whose 500 means "refused"), 429, timeouts and connection
-  errors are retried with backoff, then raise ShopUnavailable; other 4xx raise ShopRejected with
+  errors are retried with backoff (the runtime's `attempts`: `retries` more tries, 0.5 s before
+  the first and doubling), then raise ShopUnavailable; other 4xx raise ShopRejected with
   WooCommerce's `code` and `message`.
 - `list_all` follows X-WP-TotalPages; `batch` sends `{create, update, delete}` in calls of at
   most 100 items (WooCommerce's limit) and returns the per-item results, errors included.
@@ -9,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ordreflyt_runtime.retry import attempts
 from ordreflyt_shop.settings import ShopApi
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,20 @@ class ShopRejected(Exception):
 
 class ShopUnavailable(Exception):
     pass
+
+
+class _Busy(Exception):
+    """A status worth trying again (429, or 5xx outside the refund endpoint)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+    def __repr__(self) -> str:  # as the retry warnings show it: "shop GET /x failed (HTTP 503)"
+        return f"HTTP {self.status}"
+
+
+_RETRIED = (aiohttp.ClientError, TimeoutError, _Busy)
 
 
 class WooClient:
@@ -59,47 +74,42 @@ class WooClient:
             **self._headers,
             **({"Content-Type": "application/json"} if data is not None else {}),
         }
-        delay = 0.5
-        attempt = 0
-        while True:
-            self.calls += 1
-            try:
-                async with self._http.request(
-                    method,
-                    self.api.api_base + path,
-                    data=data,
-                    params=params,
-                    headers=headers,
-                    timeout=self._timeout,
-                ) as response:
-                    status = response.status
-                    raw = await response.read()
-                    response_headers = dict(response.headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                attempt += 1
-                if attempt > self._retries:
-                    raise ShopUnavailable(f"{method} {path}: {exc!r}") from exc
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            parsed: Any = msgspec.json.decode(raw) if raw else None
-            if status < 300:
-                return parsed, response_headers
-            retryable = status == 429 or (status >= 500 and "/refunds" not in path)
-            if retryable:
-                attempt += 1
-                if attempt > self._retries:
-                    raise ShopUnavailable(f"{method} {path}: HTTP {status}")
-                log.warning(
-                    "shop %s %s answered %d, retrying in %.1fs", method, path, status, delay
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            error = parsed if isinstance(parsed, dict) else {}
-            raise ShopRejected(
-                status, str(error.get("code", "")), str(error.get("message", raw[:200]))
-            )
+        retrying = attempts(f"shop {method} {path}", _RETRIED, tries=self._retries + 1)
+        try:
+            return await retrying(self._call, method, path, data, params, headers)
+        except _Busy as exc:
+            raise ShopUnavailable(f"{method} {path}: HTTP {exc.status}") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ShopUnavailable(f"{method} {path}: {exc!r}") from exc
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> tuple[Any, Mapping[str, str]]:
+        """One HTTP call: the answer, or _Busy for a status worth trying again, or ShopRejected."""
+        self.calls += 1
+        async with self._http.request(
+            method,
+            self.api.api_base + path,
+            data=data,
+            params=params,
+            headers=headers,
+            timeout=self._timeout,
+        ) as response:
+            status = response.status
+            raw = await response.read()
+            response_headers = dict(response.headers)
+        parsed: Any = msgspec.json.decode(raw) if raw else None
+        if status < 300:
+            return parsed, response_headers
+        if status == 429 or (status >= 500 and "/refunds" not in path):
+            raise _Busy(status)
+        error = parsed if isinstance(parsed, dict) else {}
+        raise ShopRejected(status, str(error.get("code", "")), str(error.get("message", raw[:200])))
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return (await self.request("GET", path, params=params))[0]
