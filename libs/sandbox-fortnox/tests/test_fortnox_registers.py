@@ -165,3 +165,12 @@ async def test_reset_restores_the_started_state(fortnox: Fortnox) -> None:
     )
     # Tokens survive a reset.
     assert (await fortnox.get("/3/customers"))[0] == 200
+
+
+async def test_customers_listed_by_lastmodified_without_showing_it(fortnox: Fortnox) -> None:
+    customer = await fortnox.add_customer(Email="kari@example.no")
+    _, body = await fortnox.get("/3/customers", lastmodified="2000-01-01 00:00")
+    assert [c["CustomerNumber"] for c in body["Customers"]] == [customer["CustomerNumber"]]
+    assert "LastModified" not in body["Customers"][0]
+    _, body = await fortnox.get("/3/customers", lastmodified="2999-01-01 00:00")
+    assert body["Customers"] == []

@@ -17,15 +17,22 @@ import pytest
 
 from ordreflyt_contracts import ErpOrderRequested, new_event_fields
 from ordreflyt_contracts.erp import ErpAddress, ErpCustomer, ErpOrder
+from ordreflyt_erp.factory import ErpDirectory
 from ordreflyt_erp_writer.app import SPEC
 from ordreflyt_erp_writer.handlers import ErpWriter, WriterOptions
 from ordreflyt_erp_writer.store import PgAttemptMarker
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.db import create_pool, migrate
+from ordreflyt_testkit.fortnox import (
+    SandboxCustomer,
+    SandboxOrder,
+    sandbox_customers,
+    sandbox_orders,
+)
 from ordreflyt_testkit.samples import erp_order_sample
 
 if TYPE_CHECKING:
-    from conftest import Env
+    from ordreflyt_testkit.fortnox import FortnoxEnv
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +43,7 @@ D = Decimal
 class Writer:
     writer: ErpWriter
     pool: asyncpg.Pool
-    env: Env
+    env: FortnoxEnv
 
     async def write(self, order: ErpOrder) -> None:
         """Hand the writer a mapped order as its consumer would, in one transaction."""
@@ -53,11 +60,15 @@ class Writer:
 
 
 @pytest.fixture
-async def writer(env: Env, database_url: str) -> AsyncIterator[Writer]:
+async def writer(env: FortnoxEnv, database_url: str) -> AsyncIterator[Writer]:
     schema = f"erp_writer_test_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(database_url, schema)
     await migrate(pool, schema, SPEC.migrations)
-    yield Writer(ErpWriter(env.adapter, PgAttemptMarker(pool), WriterOptions()), pool, env)
+    yield Writer(
+        ErpWriter(ErpDirectory({env.erp.key: env.erp}, {}), PgAttemptMarker(pool), WriterOptions()),
+        pool,
+        env,
+    )
     await pool.execute(f"DROP SCHEMA {schema} CASCADE")
     await pool.close()
 
@@ -81,14 +92,12 @@ def order(order_id: int, created: str, street: str, *, total: str = "111.78") ->
     )
 
 
-def fortnox_customers(env: Env) -> list[dict[str, Any]]:
-    return [c.to_json() for c in env.store.customers.values()]
+def fortnox_customers(env: FortnoxEnv) -> list[SandboxCustomer]:
+    return sandbox_customers(env.store)
 
 
-def documents_for(env: Env, reference: str) -> list[dict[str, Any]]:
-    return [
-        o.to_json() for o in env.store.orders.values() if o.external_invoice_reference1 == reference
-    ]
+def documents_for(env: FortnoxEnv, reference: str) -> list[SandboxOrder]:
+    return sandbox_orders(env.store, reference)
 
 
 async def test_an_older_order_released_after_a_newer_one_keeps_the_newer_address(
@@ -100,12 +109,12 @@ async def test_an_older_order_released_after_a_newer_one_keeps_the_newer_address
     newer = order(2, "2026-11-20T11:00:00", "Nya vägen 2")
     await writer.write(newer)
     (customer,) = fortnox_customers(env)
-    assert customer["Address1"] == "Nya vägen 2"
+    assert customer.address1 == "Nya vägen 2"
 
     # A is released: its document is created for the same customer, whose address stays B's.
     await writer.write(older)
     (document,) = documents_for(env, "demo-1")
-    assert document["CustomerNumber"] == customer["CustomerNumber"]
+    assert document.customer_number == customer.number
     assert fortnox_customers(env) == [customer]
     remembered = await writer.row(
         "SELECT data_at FROM customers WHERE email = $1", "anna.ek@example.se"
@@ -116,7 +125,7 @@ async def test_an_older_order_released_after_a_newer_one_keeps_the_newer_address
     newest = order(3, "2026-11-21T08:00:00", "Tredje gatan 3")
     await writer.write(newest)
     (customer,) = fortnox_customers(env)
-    assert customer["Address1"] == "Tredje gatan 3"
+    assert customer.address1 == "Tredje gatan 3"
     remembered = await writer.row(
         "SELECT data_at FROM customers WHERE email = $1", "anna.ek@example.se"
     )
@@ -130,7 +139,7 @@ async def test_an_order_without_the_data_time_updates_as_before(writer: Writer) 
     )
     await writer.write(legacy)
     (customer,) = fortnox_customers(writer.env)
-    assert customer["Address1"] == "Gamla vägen 1"
+    assert customer.address1 == "Gamla vägen 1"
 
 
 async def test_erp_totals_that_differ_from_the_mapped_order_park_it(writer: Writer) -> None:
@@ -141,7 +150,7 @@ async def test_erp_totals_that_differ_from_the_mapped_order_park_it(writer: Writ
     parked = await writer.row("SELECT code, message FROM parked WHERE order_id = '6'")
     assert parked["code"] == "totals-differ"
     assert parked["message"] == (
-        f"Fortnox computed order {document['DocumentNumber']} as total 111.78 with VAT 11.98, "
+        f"Fortnox computed order {document.number} as total 111.78 with VAT 11.98, "
         "but the shop order's are total 111.79 with VAT 11.98: correct or cancel the document "
         "in Fortnox, then retry"
     )

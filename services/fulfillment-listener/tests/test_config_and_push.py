@@ -75,7 +75,10 @@ def test_values_and_what_is_read_from_statuses_and_order_mapper() -> None:
         ({"poll_interval": "60"}, "[fulfillment].poll_interval: expected float, got str"),
         ({"poll_interval": 0}, "[fulfillment].poll_interval: expected float >= 0.1"),
         ({"overlap_minutes": 0}, "[fulfillment].overlap_minutes: expected int >= 1"),
-        ({"erp_timezone": "Mars/Olympus"}, "[fulfillment].erp_timezone: unknown time zone"),
+        (
+            {"erp_timezone": "Europe/Stockholm"},
+            "[fulfillment].erp_timezone has moved: set it as FORTNOX_TIMEZONE",
+        ),
         (
             {"invoiced_status": "Completed!"},
             '[fulfillment].invoiced_status: expected a WooCommerce status slug such as "completed"',

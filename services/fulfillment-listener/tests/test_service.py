@@ -1,7 +1,9 @@
 """fulfillment-listener as a service, in-process against a real RabbitMQ and PostgreSQL and the
 sandbox shop and Fortnox served in-process: links from erp-order.created, conflicts with a
-person's later change (and accepting them), and parking on a refusal by the shop (and retrying),
-without holding up other orders. Polls are started by `POST /poll`."""
+person's later change (and accepting them), parking on a refusal by the shop (and retrying),
+without holding up other orders, and the ERP budget: a document is read only when its listing
+says something that matters changed, and a closed one never again. Polls are started by
+`POST /poll`. ERP documents are created as erp-writer creates them, through the ERP library."""
 
 from __future__ import annotations
 
@@ -20,13 +22,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ordreflyt_contracts import ErpOrderCreated, encode_event, new_event_fields
+from ordreflyt_erp.capabilities import Erp
+from ordreflyt_erp.factory import open_erps
 from ordreflyt_fulfillment_listener.app import SPEC
 from ordreflyt_runtime.topology import EVENTS_EXCHANGE, declare_exchanges
 from ordreflyt_sandbox_fortnox.app import FortnoxSettings
 from ordreflyt_sandbox_fortnox.app import make_app as fortnox_app
+from ordreflyt_sandbox_fortnox.store import Store, store_key
 from ordreflyt_sandbox_woocommerce.app import make_app as woo_app
 from ordreflyt_sandbox_woocommerce.settings import WooSettings
 from ordreflyt_testkit.helpers import purge_queue, wait_for
+from ordreflyt_testkit.samples import erp_order_sample
 from ordreflyt_testkit.service_harness import running_service, settings_for
 
 pytestmark = pytest.mark.integration
@@ -41,6 +47,10 @@ class Harness:
     woo: TestClient[web.Request, web.Application]
     fortnox: TestClient[web.Request, web.Application]
     channel: AbstractChannel
+    # The ERP as erp-writer uses it, to create documents.
+    erp: Erp
+    # The sandbox Fortnox's records.
+    store: Store
 
     async def json(self, client: TestClient[Any, Any], method: str, path: str, **kw: Any) -> Any:
         async with client.request(method, path, **kw) as r:
@@ -72,8 +82,18 @@ class Harness:
             )
         )
 
-    async def linked_order(self) -> tuple[int, str]:
-        """A paid shop order with a Fortnox order, announced as erp-writer announces it."""
+    async def reads(self) -> int:
+        """Single orders read from the sandbox Fortnox so far (by anyone)."""
+        stats = await self.json(self.fortnox, "GET", "/_sandbox/stats")
+        return sum(
+            count
+            for route, count in stats["requests_by_route"].items()
+            if route.startswith("GET /3/orders/{")
+        )
+
+    async def linked_order(self, *, with_state: bool = True) -> tuple[int, str]:
+        """A paid shop order with an ERP order, created and announced as erp-writer does (with
+        the document's state, unless `with_state` is False as from an older erp-writer)."""
         state = await self.json(self.woo, "GET", "/_sandbox/state")
         sku = next(p["sku"] for p in state["products"] if p["type"] == "simple" and p["sku"])
         shop = await self.json(
@@ -82,30 +102,18 @@ class Harness:
             "/_sandbox/orders",
             json={"country": "SE", "status": "processing", "lines": [{"sku": sku, "quantity": 1}]},
         )
-        customer = await self.json(
-            self.fortnox, "POST", "/3/customers", json={"Customer": {"Name": "Test"}}, headers=TOKEN
-        )
-        order = await self.json(
-            self.fortnox,
-            "POST",
-            "/3/orders",
-            json={
-                "Order": {
-                    "CustomerNumber": customer["Customer"]["CustomerNumber"],
-                    "ExternalInvoiceReference1": f"demo-{shop['id']}",
-                    "OrderRows": [{"ArticleNumber": sku, "OrderedQuantity": 1}],
-                }
-            },
-            headers=TOKEN,
-        )
-        number = str(order["Order"]["DocumentNumber"])
+        order = erp_order_sample(f"demo-{shop['id']}", article=sku)
+        customer = await self.erp.writer.create_customer(order.customer)
+        document = await self.erp.writer.create_document(order, customer)
+        number = document.number
         event = ErpOrderCreated(
             **new_event_fields("demo", shop["id"]),
-            erp="fortnox",
+            erp=self.erp.key,
             document_kind="order",
             document_number=number,
-            customer_number=str(customer["Customer"]["CustomerNumber"]),
-            external_reference=f"demo-{shop['id']}",
+            customer_number=customer,
+            external_reference=order.external_reference,
+            state=document.state if with_state else None,
         )
         exchange = await self.channel.get_exchange(EVENTS_EXCHANGE)
         await exchange.publish(
@@ -146,8 +154,9 @@ async def harness(
     await conn.close()
     await declare_exchanges(channel)
     await purge_queue(amqp_url, "fulfillment-listener")
+    sandbox = fortnox_app(FortnoxSettings(rate_limit=None, catalogue_products=10))
     async with (
-        serving(fortnox_app(FortnoxSettings(rate_limit=None, catalogue_products=10))) as fortnox,
+        serving(sandbox) as fortnox,
         serving(woo_app(WooSettings(products=10, countries=("SE",)))) as woo,
     ):
         monkeypatch.setenv("FORTNOX_API_URL", str(fortnox.make_url("")).rstrip("/"))
@@ -164,8 +173,18 @@ poll_interval = 3600
 """
         )
         settings = settings_for("fulfillment-listener", amqp_url, database_url, config)
-        async with running_service(SPEC, settings) as (client, _):
-            harness = Harness(service=client, woo=woo, fortnox=fortnox, channel=channel)
+        async with (
+            running_service(SPEC, settings) as (client, _),
+            open_erps(database_url, {}) as erps,
+        ):
+            harness = Harness(
+                service=client,
+                woo=woo,
+                fortnox=fortnox,
+                channel=channel,
+                erp=erps.accounts()[0],
+                store=sandbox[store_key],
+            )
             # The service polls once at start; a test's own changes must come after that poll
             # (else it may see them first). A poll asked for waits for the one running.
             await harness.poll()
@@ -254,3 +273,64 @@ async def test_routes_answer_for_unknown_orders(harness: Harness) -> None:
     async with harness.service.post("/shipments/demo", data=b"{}") as r:
         assert r.status == 503
         assert "FULFILLMENT_PUSH_SECRET" in (await r.json())["error"]
+
+
+async def test_the_erp_is_read_only_when_its_listing_says_something_changed(
+    harness: Harness,
+) -> None:
+    order_id, number = await harness.linked_order()
+    old_order_id, old_number = await harness.linked_order(with_state=False)
+
+    # Created and announced with its state: planned from the event, never read. An order
+    # announced without one (an older erp-writer) is read once.
+    before = await harness.reads()
+    summary = await harness.poll()
+    assert summary["linked"] >= 2, summary
+    assert summary["read"] == 1, summary
+    assert await harness.reads() == before + 1
+    assert (await harness.poll())["read"] == 0
+
+    # Delivered with a parcel: the listing shows it, the order is read once.
+    await harness.json(
+        harness.fortnox,
+        "POST",
+        f"/_sandbox/orders/{number}/deliver",
+        json={"tracking": [{"number": "BUDGET-1", "carrier": "PostNord"}]},
+    )
+    before = await harness.reads()
+    summary = await harness.poll()
+    assert summary["applied"] == [f"demo/{order_id} shipment:BUDGET-1"], summary
+    assert await harness.reads() == before + 1
+    assert (await harness.poll())["read"] == 0
+
+    # Invoiced, or cancelled: taken from the listing, no read.
+    await harness.json(harness.fortnox, "PUT", f"/3/orders/{number}/createinvoice", headers=TOKEN)
+    await harness.json(harness.fortnox, "PUT", f"/3/orders/{old_number}/cancel", headers=TOKEN)
+    before = await harness.reads()
+    summary = await harness.poll()
+    assert set(summary["applied"]) == {
+        f"demo/{old_order_id} status:cancelled",
+        f"demo/{order_id} status:invoiced",
+    }, summary
+    assert summary["read"] == 0
+    assert await harness.reads() == before
+    assert (await harness.shop_order(order_id))["status"] == "completed"
+    assert (await harness.shop_order(old_order_id))["status"] == "cancelled"
+    story = await harness.json(harness.service, "GET", f"/orders/demo/{order_id}")
+    assert story["state"]["invoiced"] is True
+    assert [p["tracking_number"] for p in story["state"]["shipments"][0]["parcels"]] == ["BUDGET-1"]
+
+    # The sandbox locks an invoiced order as Fortnox does: nothing more is delivered on it.
+    async with harness.fortnox.post(f"/_sandbox/orders/{number}/deliver", json={}) as r:
+        assert r.status == 400
+
+    # Closed rule: whatever the listing shows of a closed order later, it is not read again.
+    for closed in (number, old_number):
+        document = harness.store.orders[closed]
+        document.warehouse_ready = not document.warehouse_ready
+        document.last_modified = harness.store.now()
+    before = await harness.reads()
+    summary = await harness.poll()
+    assert summary["linked"] >= 2, summary
+    assert (summary["read"], summary["applied"]) == (0, []), summary
+    assert await harness.reads() == before

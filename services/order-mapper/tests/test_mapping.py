@@ -43,7 +43,7 @@ def sample(**overrides: Any) -> WooOrder:
 
 
 def erp_document_total(erp: ErpOrder) -> tuple[Decimal, Decimal]:
-    """(Total, TotalVAT) as the sandbox Fortnox computes them for the mapped order."""
+    """(total, VAT) as the sandbox Fortnox computes them for the mapped order."""
     for line in erp.lines:
         assert line.total == row_total(line.quantity, line.unit_price, line.discount, "AMOUNT")
     totals = document_totals(

@@ -49,7 +49,7 @@ def rules_from(toml: str) -> MappingRules:
 def test_defaults_without_a_table() -> None:
     rules = load_rules({"shops": {"demo": {}}})
     assert rules == MappingRules()
-    # Every rate the ERP (Fortnox, unless [erp_writer] says otherwise) has.
+    # Every rate the ERP (Fortnox, unless the shops name another) has.
     assert rules.vat_rates == (D(25), D(12), D(6), D(0))
     assert (rules.erp_title, rules.erp_vat_rates) == ("Fortnox", (D(25), D(12), D(6), D(0)))
     assert rules.vat_accounts == {}
@@ -125,8 +125,8 @@ def test_whole_number_tolerance_is_exact() -> None:
             r"25, 12, 6, 0\)",
         ),
         (
-            '[erp_writer]\nerp = "visma"',
-            r"\[erp_writer\].erp: 'visma' is not an ERP Ordreflyt knows \(known: fortnox\)",
+            '[erp_writer]\nerp = "fortnox"',
+            r"\[erp_writer\].erp has moved: set it as \[shops.<id>\].erp",
         ),
         (
             "vat_rates = [true]",

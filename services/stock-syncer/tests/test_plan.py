@@ -8,10 +8,11 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from msgspec.structs import replace as changed
 
+from ordreflyt_erp.capabilities import ErpArticle
 from ordreflyt_stock_syncer.config import StockConfig
 from ordreflyt_stock_syncer.plan import (
-    ErpArticle,
     ShopItem,
     Update,
     available_by_sku,
@@ -28,7 +29,14 @@ from ordreflyt_stock_syncer.plan import (
 )
 
 D = Decimal
-SOCKS = ErpArticle("ULL-SOKK-1001", "Ullsokker", D("149.00"), D(25), 100, True)
+SOCKS = ErpArticle(
+    number="ULL-SOKK-1001",
+    description="Ullsokker",
+    sales_price=D("149.00"),
+    vat=D(25),
+    weight_grams=100,
+    stock_goods=True,
+)
 ITEM = ShopItem(
     "ULL-SOKK-1001",
     101,
@@ -99,7 +107,7 @@ def test_stock_is_not_synced_where_either_side_keeps_none() -> None:
     assert values == {}
     assert [s.reason for s in skipped] == ["the shop does not manage stock for it"]
     values, skipped = desired_values(
-        ITEM, replace(SOCKS, stock_goods=False), None, 0, StockConfig()
+        ITEM, changed(SOCKS, stock_goods=False), None, 0, StockConfig()
     )
     assert values == {}
     assert [s.reason for s in skipped] == ["not a stock article in the ERP"]
@@ -111,16 +119,16 @@ def test_price_basis() -> None:
     assert shop_price(SOCKS, StockConfig(shop_prices_include_tax=True)) == "186.25"
     assert (
         shop_price(
-            replace(SOCKS, sales_price=D("555.5")), StockConfig(shop_prices_include_tax=True)
+            changed(SOCKS, sales_price=D("555.5")), StockConfig(shop_prices_include_tax=True)
         )
         == "694.38"
     )
-    food = replace(SOCKS, sales_price=D("119.90"), vat=D(12))
+    food = changed(SOCKS, sales_price=D("119.90"), vat=D(12))
     assert shop_price(food, StockConfig(shop_prices_include_tax=True)) == "134.29"
 
 
 def test_a_missing_or_zero_price_is_never_pushed() -> None:
-    free = replace(SOCKS, sales_price=D(0))
+    free = changed(SOCKS, sales_price=D(0))
     values, skipped = desired_values(ITEM, free, D(1), 0, StockConfig(sync_price=True))
     assert "regular_price" not in values
     assert [(s.field, s.reason) for s in skipped] == [
@@ -145,7 +153,7 @@ def test_tax_class_by_vat() -> None:
     assert tax_class_for(D(0), mapping) == "zero-rate"
     assert tax_class_for(D(10), mapping) is None
     values, skipped = desired_values(
-        ITEM, replace(SOCKS, vat=D(10)), D(1), 0, StockConfig(sync_tax_class=True)
+        ITEM, changed(SOCKS, vat=D(10)), D(1), 0, StockConfig(sync_tax_class=True)
     )
     assert "tax_class" not in values
     assert [s.reason for s in skipped] == ["no tax class for VAT 10 %"]
@@ -153,7 +161,7 @@ def test_tax_class_by_vat() -> None:
 
 def test_a_name_fortnox_cut_at_50_characters_keeps_the_shop_name() -> None:
     long_name = "Ullsokker i merinoull med forsterket hæl og tå, str 40-45"
-    cut = replace(SOCKS, description=long_name[:50])
+    cut = changed(SOCKS, description=long_name[:50])
     values, _ = desired_values(replace(ITEM, name=long_name), cut, None, 0, ALL_ON)
     assert values["name"] == long_name
     values, _ = desired_values(replace(ITEM, name="Sokker"), cut, None, 0, ALL_ON)

@@ -101,3 +101,41 @@ class ErpOrder(msgspec.Struct, frozen=True, kw_only=True):
     # When the shop took the customer data (the order's creation, UTC): an ERP customer written
     # from newer data is not overwritten by this order's. None in payloads from before it.
     customer_data_at: datetime | None = None
+
+
+class ErpParcel(msgspec.Struct, frozen=True, kw_only=True):
+    tracking_number: str
+    carrier: str = ""
+
+
+class ErpShipmentState(msgspec.Struct, frozen=True, kw_only=True):
+    """One delivery the ERP reports: what was sent (article number -> quantity), and how."""
+
+    lines: dict[str, Decimal] = {}
+    parcels: tuple[ErpParcel, ...] = ()
+
+
+class ErpDocumentState(msgspec.Struct, frozen=True, kw_only=True):
+    """What Ordreflyt knows of an ERP document's progress, whatever the ERP.
+
+    `version` is the ERP's own change mark as its listing shows it (Fortnox: `LastModified`);
+    `listed` a digest of what the ERP's listing of the document shows, so a watcher can tell
+    from a listing alone whether something that matters changed. Quantities per article
+    number (rows without an article, such as freight, do not count). `shipments` is None when
+    the ERP does not report deliveries one by one (then delivered quantities tell).
+    """
+
+    number: str
+    version: str = ""
+    changed_at: datetime | None = None
+    listed: str = ""
+    ordered: dict[str, Decimal] = {}
+    delivered: dict[str, Decimal] = {}
+    invoiced: bool = False
+    cancelled: bool = False
+    shipments: tuple[ErpShipmentState, ...] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Invoiced or cancelled: nothing about its delivery changes any more."""
+        return self.invoiced or self.cancelled

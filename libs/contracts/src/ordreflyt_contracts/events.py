@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ordreflyt_contracts.erp import ErpOrder
+from ordreflyt_contracts.erp import ErpDocumentState, ErpOrder
 from ordreflyt_contracts.woocommerce import WooOrder
 
 
@@ -100,6 +100,8 @@ class ErpOrderCreated(Event, frozen=True, kw_only=True, tag="erp-writer.erp-orde
     external_reference: str
     invoice_number: str | None = None
     adopted: bool = False  # found by its external reference instead of created again
+    # The document as the ERP answered its creation (or lookup): its watcher need not read it.
+    state: ErpDocumentState | None = None
 
 
 @_tagged

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from ordreflyt_sandbox_fortnox import documents, registers
+from ordreflyt_sandbox_fortnox.clock import minute_text
 from ordreflyt_sandbox_fortnox.errors import invalid_parameter
 from ordreflyt_sandbox_fortnox.fields import Fields
 from ordreflyt_sandbox_fortnox.jsonio import loads, respond
@@ -45,7 +46,8 @@ async def list_customers(request: web.Request) -> web.Response:
         # Narrow through the index: a register of thousands is searched on every new customer.
         # list_page applies the same substring match again (and rejects repeated parameters).
         customers = store.customers_with_email(needle)
-    items = [c.to_json() for c in customers]
+    # `lastmodified=` filters on when a customer last changed, which its JSON does not show.
+    items = [{**c.to_json(), "LastModified": minute_text(c.last_modified)} for c in customers]
     return respond(list_page(CUSTOMERS, items, request.query, store.now().date()))
 
 

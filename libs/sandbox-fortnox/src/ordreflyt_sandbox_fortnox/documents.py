@@ -180,6 +180,13 @@ def deliver_order(
     order = _working_copy(store.order(number))
     if order.cancelled:
         raise bad_request(DOCUMENT_LOCKED, f"Order {number} är makulerad och kan inte levereras")
+    if order.invoice_reference != NO_REFERENCE:
+        # Fortnox locks an invoiced order: nothing on it is delivered any more.
+        raise bad_request(
+            DOCUMENT_LOCKED,
+            f"Order {number} är fakturerad (faktura {order.invoice_reference}) "
+            "och kan inte levereras",
+        )
     sent: dict[str, Decimal] = {}
     if quantities is None:
         for row in order.rows:

@@ -39,6 +39,8 @@ class ListSpec:
     date_field: str | None = None
     lastmodified: bool = True
     rows_field: str | None = None
+    # Fields the list filters on but does not show (a customer's LastModified).
+    hidden: tuple[str, ...] = ()
 
     def allowed(self) -> set[str]:
         names = {"limit", "page", "sortby", "sortorder", *self.searches}
@@ -125,8 +127,9 @@ def list_page(spec: ListSpec, items: Iterable[Item], query: MultiMapping[str], t
     selected.sort(key=lambda i: _sort_key(i.get(sort_field)), reverse=order == "descending")
 
     window = selected[(page - 1) * limit : page * limit]
-    if spec.rows_field:
-        window = [{k: v for k, v in item.items() if k != spec.rows_field} for item in window]
+    left_out = {spec.rows_field, *spec.hidden} - {None}
+    if left_out:
+        window = [{k: v for k, v in item.items() if k not in left_out} for item in window]
     return {
         "MetaInformation": {
             "@TotalResources": len(selected),
@@ -154,7 +157,7 @@ CUSTOMERS = ListSpec(
         "email": "Email",
         "organisationnumber": "OrganisationNumber",
     },
-    lastmodified=False,
+    hidden=("LastModified",),
 )
 
 ARTICLES = ListSpec(

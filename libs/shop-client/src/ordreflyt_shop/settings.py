@@ -76,7 +76,10 @@ class ShopTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             pattern=r"^([A-Za-z]{2})?$", description='a two-letter country code like "SE"'
         ),
     ] = ""
+    # The shop's ERP and account: "" is the default account (FORTNOX_*), another name reads
+    # FORTNOX_<NAME>_* (ordreflyt_erp.factory).
     erp: str = "fortnox"
+    erp_account: str = ""
 
 
 class StatusTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -44,7 +44,6 @@ rounding_article = ""
 {order_mapper_extra}
 
 [erp_writer]
-erp = "fortnox"
 {erp_writer_extra}
 """
 

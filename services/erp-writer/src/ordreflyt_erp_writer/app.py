@@ -8,7 +8,10 @@ Environment (besides the shared AMQP_URL, DATABASE_URL, HTTP_PORT):
   FORTNOX_ACCESS_TOKEN, FORTNOX_REFRESH_TOKEN (sandbox defaults).
 - FORTNOX_RATE_LIMIT (default 25, or `off`) requests per FORTNOX_RATE_WINDOW seconds (default
   5), shared by every process using the same client id through PostgreSQL.
-TOML `[erp_writer]`: `erp = "fortnox"`, `create_missing_articles = false`.
+- A shop with `erp_account = "<name>"` in `[shops.<id>]` books into the Fortnox account of the
+  FORTNOX_<NAME>_* settings (same names and defaults).
+TOML `[erp_writer]`: `create_missing_articles = false`, `customer_register_interval = 60`
+(seconds between reads of the ERP's customer register; 0: look every new e-mail up instead).
 
 Operator routes: `GET /parked` (orders the ERP refused, with its code and message),
 `POST /parked/{shop}/{order}/retry` (send a parked order again once fixed),
@@ -18,28 +21,33 @@ Operator routes: `GET /parked` (orders the ERP refused, with its code and messag
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 from prometheus_client import Gauge
 
 from ordreflyt_contracts import ErpOrderRequested, Event
-from ordreflyt_erp import ErpMetrics
-from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
+from ordreflyt_erp import ErpMetrics, ErpRejected, ErpUnavailable
+from ordreflyt_erp.factory import ErpChoice, ErpDirectory, check_choice, choices_of, open_erps
 from ordreflyt_erp_writer import store
-from ordreflyt_erp_writer.adapters.fortnox import FortnoxAdapter
 from ordreflyt_erp_writer.handlers import ErpWriter, WriterOptions
-from ordreflyt_erp_writer.store import MIGRATIONS, PgAttemptMarker
-from ordreflyt_runtime.config import section
+from ordreflyt_erp_writer.store import MIGRATIONS, PgAttemptMarker, PgCustomerRegister
+from ordreflyt_runtime.config import refuse_moved, section
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_runtime.db import create_pool, schema_name
 from ordreflyt_runtime.http import error_response, json_response, read_json
+from ordreflyt_runtime.periodic import Periodic
 from ordreflyt_runtime.service import Runtime
 from ordreflyt_runtime.spec import ServiceSpec, get, on, post
+from ordreflyt_shop.settings import load_shops
+
+log = logging.getLogger(__name__)
 
 SERVICE = "erp-writer"
 DEFAULT_PORT = 8002
@@ -48,30 +56,48 @@ DEFAULT_PORT = 8002
 class ErpWriterTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`[erp_writer]`."""
 
-    erp: Literal["fortnox"] = "fortnox"
     # Create articles the ERP does not have (from the order line) instead of parking the order.
     create_missing_articles: bool = False
+    # Seconds between reads of the ERP's customer register (what changed since the last one);
+    # while the register is fresh a new customer is created without a lookup. 0: look up.
+    customer_register_interval: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
 
 
-def load_config(document: Mapping[str, Any], env: Mapping[str, str]) -> WriterOptions:
+@dataclass(frozen=True)
+class ErpWriterConfig:
+    options: WriterOptions
+    shops: dict[str, ErpChoice]
+    register_interval: float
+
+
+def load_config(document: Mapping[str, Any], env: Mapping[str, str]) -> ErpWriterConfig:
+    refuse_moved(document, "erp_writer", "erp", "[shops.<id>].erp")
     table = section(document, "erp_writer", ErpWriterTable)
-    # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
-    fortnox_settings_from_env()
-    rate_limit_from_env()
-    return WriterOptions(create_missing_articles=table.create_missing_articles)
+    # Checked now so an unknown ERP or a bad FORTNOX_* setting stops the service at start.
+    tables = {k: v.table for k, v in load_shops(document).items()} if "shops" in document else {}
+    shops = choices_of(tables)
+    if not shops:
+        check_choice("default", ErpChoice())
+    return ErpWriterConfig(
+        options=WriterOptions(create_missing_articles=table.create_missing_articles),
+        shops=shops,
+        register_interval=table.customer_register_interval,
+    )
 
 
 @dataclass
 class ErpWriterService:
-    runtime: Runtime[ErpWriterService, WriterOptions]
+    runtime: Runtime[ErpWriterService, ErpWriterConfig]
     writer: ErpWriter
+    erps: ErpDirectory
+    register: PgCustomerRegister
     erp_metrics: ErpMetrics
     parked_gauge: Gauge
 
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, runtime: Runtime[ErpWriterService, WriterOptions], options: WriterOptions
+        cls, runtime: Runtime[ErpWriterService, ErpWriterConfig], config: ErpWriterConfig
     ) -> AsyncIterator[ErpWriterService]:
         erp_metrics = ErpMetrics(runtime.metrics.registry)
         parked_gauge = Gauge(
@@ -83,12 +109,38 @@ class ErpWriterService:
         side_pool = await create_pool(
             runtime.settings.database_url, schema_name(SERVICE), min_size=1, max_size=4
         )
+        # A register older than three reads is not trusted (the reads have been failing).
+        register = PgCustomerRegister(side_pool, 3 * config.register_interval)
         try:
-            async with fortnox_client(runtime.settings.database_url, erp_metrics) as client:
-                writer = ErpWriter(FortnoxAdapter(client), PgAttemptMarker(side_pool), options)
-                yield cls(runtime, writer, erp_metrics, parked_gauge)
+            async with open_erps(runtime.settings.database_url, config.shops, erp_metrics) as erps:
+                writer = ErpWriter(
+                    erps, PgAttemptMarker(side_pool), config.options, register=register
+                )
+                service = cls(runtime, writer, erps, register, erp_metrics, parked_gauge)
+                reading = Periodic(
+                    "customer register", config.register_interval, service.read_registers
+                )
+                reading.start()  # not at all with an interval of 0
+                try:
+                    yield service
+                finally:
+                    await reading.stop()
         finally:
             await side_pool.close()
+
+    async def read_registers(self) -> None:
+        """Read what changed in each ERP account's customer register since the last read."""
+        for erp in self.erps.accounts():
+            watermark = await self.register.watermark(erp.key)
+            started = datetime.now(UTC)
+            try:
+                changes = await erp.writer.customers_changed(watermark)
+            except (ErpUnavailable, ErpRejected) as exc:
+                log.warning("the customer register of %s could not be read: %s", erp.key, exc)
+                continue
+            await self.register.store(erp.key, changes.customers, changes.watermark, started)
+            if changes.customers:
+                log.info("customer register of %s: %d read", erp.key, len(changes.customers))
 
     async def erp_order_requested(self, event: ErpOrderRequested, ctx: HandlerContext) -> None:
         await self.writer.erp_order_requested(event, ctx)
@@ -100,7 +152,9 @@ class ErpWriterService:
         self.parked_gauge.set(await store.parked_count(self.runtime.db))
 
     async def details(self) -> dict[str, Any]:
-        return {"erp": {self.erp_metrics.erp: self.erp_metrics.describe()}}
+        return {
+            "erp": {e.key: self.erp_metrics.for_erp(e.key).describe() for e in self.erps.accounts()}
+        }
 
     async def list_parked(self, request: web.Request) -> web.Response:
         return json_response({"parked": await store.parked(self.runtime.db)})
@@ -134,7 +188,7 @@ class ErpWriterService:
         return json_response({"links": found})
 
 
-SPEC: ServiceSpec[ErpWriterService, WriterOptions] = ServiceSpec(
+SPEC: ServiceSpec[ErpWriterService, ErpWriterConfig] = ServiceSpec(
     name=SERVICE,
     default_port=DEFAULT_PORT,
     config=load_config,

@@ -10,19 +10,20 @@ the order is parked with both figures, never taken as done.
 from __future__ import annotations
 
 from ordreflyt_contracts.erp import ErpOrder
-from ordreflyt_erp_writer.adapters.base import ErpDocument, ErpRejected
+from ordreflyt_erp import ErpRejected
+from ordreflyt_erp.capabilities import ErpDocument
 
 TOTALS_DIFFER = "totals-differ"
 
 
 def totals_difference(erp: str, order: ErpOrder, document: ErpDocument) -> str | None:
-    """Why the ERP's totals of `document` are not the mapped order's, or None when they are
-    (or when the ERP's answer did not carry them)."""
+    """Why the ERP's (`erp`: its title, "Fortnox") totals of `document` are not the mapped
+    order's, or None when they are (or when the ERP's answer did not carry them)."""
     total_differs = document.total is not None and document.total != order.total
     vat_differs = document.total_vat is not None and document.total_vat != order.total_vat
     if not (total_differs or vat_differs):
         return None
-    name = erp.capitalize()
+    name = erp
     return (
         f"{name} computed {document.kind} {document.number} as total {document.total} with "
         f"VAT {document.total_vat}, but the shop order's are total {order.total} with VAT "

@@ -1,14 +1,17 @@
 """Writing mapped orders to the ERP exactly once.
 
-Per shop order, under advisory locks held by the handler's transaction (the order's, so two
+Each shop books into its own ERP account (`ErpDirectory.for_shop`); the writer speaks to it only
+through the `DocumentWriter` capability. Per shop order, under advisory locks held by the handler's transaction (the order's, so two
 deliveries of one order, on any replica, are handled one after the other, then its customer's,
 so two orders of one new customer do not create it twice):
 1. A stored link (shop order -> ERP document) means it is done: nothing is written again.
 2. A marker of an earlier attempt means that attempt may have reached the ERP before its
    process died: look the external reference up (exact match) and adopt what is there.
 3. Otherwise mark the attempt (committed at once, outside the handler's transaction), find or
-   create the customer (remembered, so a returning customer costs no lookup), create the
-   document, and finish it (an order then its invoice, when configured).
+   create the customer (remembered, so a returning customer costs no request; a new one is
+   created without a lookup while the ERP's customer register, read every few minutes, is
+   fresh and does not have it), create the document, and finish it (an order then its
+   invoice, when configured).
 4. Store the link (and the customer) and publish erp-order.created in the handler's transaction.
 The database work is a handful of statements per order (locks; what is known; the marker; the
 results), as every round trip counts when hundreds of orders a second go through.
@@ -28,6 +31,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import msgspec
 
@@ -40,14 +44,16 @@ from ordreflyt_contracts import (
     new_event_fields,
 )
 from ordreflyt_contracts.erp import ErpCustomer, ErpOrder
-from ordreflyt_erp import ErpAmbiguous, ErpUnavailable
-from ordreflyt_erp_writer.adapters.base import ErpAdapter, ErpDocument, ErpRejected
+from ordreflyt_erp import ErpAmbiguous, ErpRejected, ErpUnavailable
+from ordreflyt_erp.capabilities import Erp, ErpDocument
 from ordreflyt_erp_writer.checks import check_totals
 from ordreflyt_erp_writer.customers import is_older
 from ordreflyt_erp_writer.store import (
     AttemptMarker,
+    CustomerRegister,
     Link,
     PgWriterStore,
+    RegisterAnswer,
     Remembered,
     Result,
     WriterStore,
@@ -67,6 +73,19 @@ def customer_fingerprint(customer: ErpCustomer) -> str:
 @dataclass
 class WriterOptions:
     create_missing_articles: bool = False
+
+
+class ErpLookup(Protocol):
+    """Which ERP account a shop books into (`ordreflyt_erp.factory.ErpDirectory`)."""
+
+    def for_shop(self, shop_id: str) -> Erp: ...
+
+
+class _NoRegister:
+    """No register: every new e-mail is looked up in the ERP."""
+
+    async def lookup(self, erp: str, email: str) -> RegisterAnswer:
+        return RegisterAnswer(None, False)
 
 
 @dataclass(frozen=True)
@@ -101,20 +120,23 @@ class ErpWriter:
 
     def __init__(
         self,
-        adapter: ErpAdapter,
+        erps: ErpLookup,
         marker: AttemptMarker,
         options: WriterOptions,
         store_for: Callable[[DbConn], WriterStore] = PgWriterStore,
+        register: CustomerRegister | None = None,
     ) -> None:
-        self.adapter = adapter
+        self.erps = erps
         self._marker = marker
         self.options = options
         self._store_for = store_for
+        self._register = register or _NoRegister()
 
     async def erp_order_requested(self, event: ErpOrderRequested, ctx: HandlerContext) -> None:
         order = event.erp_order
         store = self._store_for(ctx.conn)
-        erp = self.adapter.name
+        account = self.erps.for_shop(order.shop_id)
+        erp = account.key
         email = None if event.action == "update" else order.customer.email
         state = await store.lock_and_read(order.shop_id, order.shop_order_id, erp, email)
         link = (
@@ -140,9 +162,9 @@ class ErpWriter:
             # About to update a remembered customer: how old is the data it was written from?
             known.customer_written_at = await store.customer_written_at(erp, order.customer.email)
         try:
-            document, adopted = await self._write(order, known)
+            document, adopted = await self._write(account, order, known)
         except ErpRejected as rejected:
-            await self._park(ctx, store, event, rejected, known)
+            await self._park(ctx, store, event, rejected, known, erp)
             return
         created = ErpOrderCreated(
             **new_event_fields(order.shop_id, order.shop_order_id),
@@ -153,6 +175,7 @@ class ErpWriter:
             external_reference=order.external_reference,
             invoice_number=document.invoice_number,
             adopted=adopted,
+            state=document.state,
         )
         result = Result(
             order.shop_id,
@@ -168,43 +191,42 @@ class ErpWriter:
             "adopted" if adopted else "created",
             document.kind,
             document.number,
-            self.adapter.name,
+            erp,
         )
 
-    async def _write(self, order: ErpOrder, known: _Known) -> tuple[ErpDocument, bool]:
+    async def _write(self, erp: Erp, order: ErpOrder, known: _Known) -> tuple[ErpDocument, bool]:
+        writer = erp.writer
         if known.attempted:
-            found = await self.adapter.find_document(order)
+            found = await writer.find_document(order)
             if found is not None:
-                check_totals(self.adapter.name, order, found)
-                return await self.adapter.complete_document(order, found), True
+                check_totals(erp.title, order, found)
+                return await writer.complete_document(order, found), True
         else:
             await self._marker.mark_attempt(order.shop_id, order.shop_order_id)
-        customer_number = await self._customer(order.customer, known, order.customer_data_at)
+        customer_number = await self._customer(erp, order.customer, known, order.customer_data_at)
         try:
-            document = await self._create_document(order, customer_number)
+            document = await self._create_document(erp, order, customer_number)
         except ErpRejected as rejected:
-            if not (
-                self.options.create_missing_articles and self.adapter.unknown_article(rejected)
-            ):
+            if not (self.options.create_missing_articles and writer.unknown_article(rejected)):
                 raise
-            created = await self.adapter.create_missing_articles(order)
+            created = await writer.create_missing_articles(order)
             log.warning("created missing articles %s", created)
-            document = await self._create_document(order, customer_number)
+            document = await self._create_document(erp, order, customer_number)
         adopted = isinstance(document, _Adopted)
         written = document.document if isinstance(document, _Adopted) else document
         # The ERP's own totals in its answer: a document that does not show what the customer
         # paid is parked (before it is invoiced), never taken as done.
-        check_totals(self.adapter.name, order, written)
-        return await self.adapter.complete_document(order, written), adopted
+        check_totals(erp.title, order, written)
+        return await writer.complete_document(order, written), adopted
 
     async def _create_document(
-        self, order: ErpOrder, customer_number: str
+        self, erp: Erp, order: ErpOrder, customer_number: str
     ) -> ErpDocument | _Adopted:
         """Create the document; after an ambiguous failure, adopt it if the ERP has it."""
         try:
-            return await self.adapter.create_document(order, customer_number)
+            return await erp.writer.create_document(order, customer_number)
         except ErpAmbiguous as ambiguous:
-            found = await self.adapter.find_document(order)
+            found = await erp.writer.find_document(order)
             if found is None:
                 raise ErpUnavailable(
                     f"{ambiguous}; no document with reference {order.external_reference} yet:"
@@ -215,12 +237,12 @@ class ErpWriter:
             )
             return _Adopted(found)
 
-    async def _create_customer(self, customer: ErpCustomer) -> str:
+    async def _create_customer(self, erp: Erp, customer: ErpCustomer) -> str:
         """Create the customer; after an ambiguous failure, adopt it if the ERP has it."""
         try:
-            return await self.adapter.create_customer(customer)
+            return await erp.writer.create_customer(customer)
         except ErpAmbiguous as ambiguous:
-            found = await self.adapter.find_customer(customer.email)
+            found = await erp.writer.find_customer(customer.email)
             if found is None:
                 raise ErpUnavailable(
                     f"{ambiguous}; no customer {customer.email} yet: looked up again next time"
@@ -229,12 +251,13 @@ class ErpWriter:
             return found
 
     async def _customer(
-        self, customer: ErpCustomer, known: _Known, data_at: datetime | None
+        self, erp: Erp, customer: ErpCustomer, known: _Known, data_at: datetime | None
     ) -> str:
-        """The customer's ERP number: remembered, found by e-mail, or created. A customer the
-        ERP has in another state than this order's is updated, unless it was written from
-        newer shop data than this order's (`data_at`); `known.remember` is set to what is to be
-        remembered once the handler's transaction commits."""
+        """The customer's ERP number: remembered, found (in the fresh register, else by
+        e-mail in the ERP), or created. A customer the ERP has in another state than this
+        order's is updated, unless it was written from newer shop data than this order's
+        (`data_at`); `known.remember` is set to what is to be remembered once the handler's
+        transaction commits."""
         fingerprint = customer_fingerprint(customer)
         if known.customer_number is not None and known.customer_fingerprint == fingerprint:
             return known.customer_number
@@ -249,32 +272,40 @@ class ErpWriter:
                     data_at,
                 )
                 return number
-            await self.adapter.update_customer(number, customer)
+            await erp.writer.update_customer(number, customer)
         else:
-            found = await self.adapter.find_customer(customer.email)
+            found = await self._find_customer(erp, customer.email)
             if found is not None:
                 number = found
-                await self.adapter.update_customer(number, customer)
+                await erp.writer.update_customer(number, customer)
             else:
-                number = await self._create_customer(customer)
+                number = await self._create_customer(erp, customer)
         known.remember = (number, fingerprint)
         return number
+
+    async def _find_customer(self, erp: Erp, email: str) -> str | None:
+        """The register's answer while it is fresh (no request), else the ERP's."""
+        answer = await self._register.lookup(erp.key, email)
+        if answer.number is not None or answer.fresh:
+            return answer.number
+        return await erp.writer.find_customer(email)
 
     async def _update(
         self, ctx: HandlerContext, order: ErpOrder, document: ErpDocument | None
     ) -> None:
+        erp = self.erps.for_shop(order.shop_id)
         if document is None:
             # The create is still on its way (or parked): apply the change after it.
             raise LookupError(f"no ERP document yet for {order.shop_id}/{order.shop_order_id}")
         try:
-            applied = await self.adapter.update_document(order, document)
+            applied = await erp.writer.update_document(order, document)
             reason = "" if applied else "the ERP no longer allows changes (invoiced or cancelled)"
         except ErpRejected as rejected:
             applied, reason = False, f"refused by the ERP: {rejected.code} {rejected.message}"
         await ctx.publish(
             ErpOrderUpdated(
                 **new_event_fields(order.shop_id, order.shop_order_id),
-                erp=self.adapter.name,
+                erp=erp.key,
                 document_number=document.number,
                 applied=applied,
                 reason=reason,
@@ -288,8 +319,14 @@ class ErpWriter:
         if not isinstance(event, ErpOrderRequested):
             return False
         store = self._store_for(ctx.conn)
+        erp = self.erps.for_shop(event.erp_order.shop_id)
         await self._park(
-            ctx, store, event, ErpRejected("ordreflyt", reason), _Known(False, None, None)
+            ctx,
+            store,
+            event,
+            ErpRejected("ordreflyt", reason),
+            _Known(False, None, None),
+            erp.key,
         )
         return True
 
@@ -300,24 +337,25 @@ class ErpWriter:
         event: ErpOrderRequested,
         rejected: ErpRejected,
         known: _Known,
+        erp: str,
     ) -> None:
         order = event.erp_order
-        remembered = known.remembered(self.adapter.name, order)
+        remembered = known.remembered(erp, order)
         if remembered is not None:
             # The customer was created or updated before the ERP refused the document.
             await store.remember_customer(remembered)
-        await store.park(event, self.adapter.name, rejected.code, rejected.message)
+        await store.park(event, erp, rejected.code, rejected.message)
         await ctx.publish(
             ErpOrderFailed(
                 **new_event_fields(order.shop_id, order.shop_order_id),
-                erp=self.adapter.name,
+                erp=erp,
                 code=rejected.code,
                 message=rejected.message,
             )
         )
         log.error(
             "parked: %s refused the order: %s %s",
-            self.adapter.name,
+            erp,
             rejected.code,
             rejected.message,
         )

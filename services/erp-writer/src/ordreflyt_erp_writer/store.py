@@ -103,6 +103,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         "erp-writer/003_customer_data_at",
         "ALTER TABLE customers ADD COLUMN data_at timestamptz;",
     ),
+    (
+        # The ERP's customer register as last read (e-mail -> number), and when it was read:
+        # while it is fresh, a customer not in it is created without a lookup.
+        "erp-writer/004_customer_register",
+        """
+        CREATE TABLE customer_register (
+            erp text NOT NULL,
+            email text NOT NULL,
+            customer_number text NOT NULL,
+            PRIMARY KEY (erp, email)
+        );
+        CREATE TABLE customer_register_state (
+            erp text PRIMARY KEY,
+            watermark text NOT NULL,
+            read_from timestamptz NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -163,6 +181,21 @@ class WriterStore(Protocol):
     async def remember_customer(self, customer: Remembered) -> None: ...
 
     async def park(self, event: ErpOrderRequested, erp: str, code: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RegisterAnswer:
+    """The customer register's answer for one e-mail: its number, and whether the register
+    is fresh enough that an e-mail not in it is not in the ERP."""
+
+    number: str | None
+    fresh: bool
+
+
+class CustomerRegister(Protocol):
+    """The ERP's customer register as last read (committed on its own pool)."""
+
+    async def lookup(self, erp: str, email: str) -> RegisterAnswer: ...
 
 
 class AttemptMarker(Protocol):
@@ -293,6 +326,52 @@ class PgAttemptMarker:
             shop_id,
             order_id,
         )
+
+
+class PgCustomerRegister:
+    """The register on PostgreSQL: read by handlers, written by the periodic read."""
+
+    def __init__(self, pool: asyncpg.Pool, max_age: float) -> None:
+        self.pool = pool
+        self.max_age = max_age  # seconds; 0: never fresh (always look the customer up)
+
+    async def lookup(self, erp: str, email: str) -> RegisterAnswer:
+        if self.max_age <= 0:
+            return RegisterAnswer(None, False)
+        row = await self.pool.fetchrow(
+            "SELECT (SELECT customer_number FROM customer_register WHERE erp = $1 AND email = $2)"
+            " AS number, coalesce((SELECT read_from > now() - make_interval(secs => $3)"
+            " FROM customer_register_state WHERE erp = $1), false) AS fresh",
+            erp,
+            email,
+            self.max_age,
+        )
+        assert row is not None
+        return RegisterAnswer(row["number"], bool(row["fresh"]))
+
+    async def watermark(self, erp: str) -> str | None:
+        value: str | None = await self.pool.fetchval(
+            "SELECT watermark FROM customer_register_state WHERE erp = $1", erp
+        )
+        return value
+
+    async def store(
+        self, erp: str, customers: dict[str, str], watermark: str, read_from: datetime
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO customer_register (erp, email, customer_number) VALUES ($1, $2, $3)"
+                " ON CONFLICT (erp, email) DO UPDATE SET customer_number = excluded.customer_number",
+                [(erp, email, number) for email, number in customers.items()],
+            )
+            await conn.execute(
+                "INSERT INTO customer_register_state (erp, watermark, read_from)"
+                " VALUES ($1, $2, $3) ON CONFLICT (erp) DO UPDATE"
+                " SET watermark = excluded.watermark, read_from = excluded.read_from",
+                erp,
+                watermark,
+                read_from,
+            )
 
 
 # For the routes ----------------------------------------------------------------------------

@@ -1,19 +1,22 @@
 """The fulfillment-listener service: ERP shipping, invoicing and cancellation back to the shop.
 
 It learns which ERP document belongs to which shop order from `erp-writer.erp-order.created.v1`
-(queue `fulfillment-listener`), polls Fortnox for changes to those documents (`poller`), accepts
+(queue `fulfillment-listener`), polls each ERP account for changes to those documents through
+its `DocumentWatcher` (`poller`; the document's state in the event spares a read), accepts
 pushed shipments (`push`), turns each change into effects with stable keys (`effects`) and
 applies each once to the shop order (`applier`): notes with tracking links and tracking meta,
 and the configured statuses, never backwards and never over a person's later change.
 
 Configuration: `[fulfillment]` in the TOML file (see `config`), the shops' REST credentials
-from `[shops.<id>]` (see `ordreflyt_shop`), Fortnox from FORTNOX_* (as erp-writer; the rate
-limit and tokens are shared with it), FULFILLMENT_PUSH_SECRET.
+and ERP accounts from `[shops.<id>]` (see `ordreflyt_shop`, `ordreflyt_erp.factory`), Fortnox
+from FORTNOX_* (as erp-writer; the rate limit and tokens are shared with it; FORTNOX_TIMEZONE
+is the zone of its times), FULFILLMENT_PUSH_SECRET.
 
 Routes besides the shared health ones:
 - `POST /shipments/{shop}`: pushed shipment events (see `push`).
 - `POST /poll`: poll the ERP now and apply what changed (waits for a poll in progress).
-- `GET /watermark`: how far the ERP's changes have been read, and what the last poll did.
+- `GET /watermark`: how far the ERP's changes have been read, and what the last poll did (the
+  first ERP account; with several, each under `accounts`).
 - `GET /conflicts`: status changes not applied, with the reason.
   `POST /conflicts/{shop}/{order}/retry`: accept the shop's current status as Ordreflyt's own
   and try the order's conflicting effects again (still never backwards).
@@ -35,12 +38,13 @@ from aiohttp import web
 
 from ordreflyt_contracts import ErpOrderCreated
 from ordreflyt_erp import ErpMetrics, ErpUnavailable
-from ordreflyt_erp.fortnox import fortnox_client, fortnox_settings_from_env, rate_limit_from_env
+from ordreflyt_erp.factory import ErpChoice, ErpDirectory, choices_of, open_erps
+from ordreflyt_erp.options import ErpOptions
 from ordreflyt_fulfillment_listener import store
 from ordreflyt_fulfillment_listener.applier import Applier
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig, load_config
 from ordreflyt_fulfillment_listener.metrics import FulfillmentMetrics
-from ordreflyt_fulfillment_listener.poller import ERP, Poller
+from ordreflyt_fulfillment_listener.poller import Poller, PollSummary
 from ordreflyt_fulfillment_listener.push import PushReceiver
 from ordreflyt_fulfillment_listener.store import MIGRATIONS, get_link
 from ordreflyt_runtime.consumer import HandlerContext
@@ -48,7 +52,14 @@ from ordreflyt_runtime.http import error_response, json_response
 from ordreflyt_runtime.retention import RetentionRule
 from ordreflyt_runtime.service import Runtime
 from ordreflyt_runtime.spec import ServiceSpec, get, on, post
-from ordreflyt_shop import ShopApi, ShopRejected, ShopUnavailable, WooClient, load_shop_apis
+from ordreflyt_shop import (
+    ShopApi,
+    ShopRejected,
+    ShopUnavailable,
+    WooClient,
+    load_shop_apis,
+    load_shops,
+)
 
 SERVICE = "fulfillment-listener"
 DEFAULT_PORT = 8003
@@ -56,18 +67,25 @@ DEFAULT_PORT = 8003
 
 @dataclass(frozen=True)
 class Settings:
-    """What fulfillment-listener reads at start: `[fulfillment]` and the shops' REST APIs."""
+    """What fulfillment-listener reads at start: `[fulfillment]`, the shops' REST APIs and
+    the ERP account each shop books into."""
 
     fulfillment: FulfillmentConfig
     shops: Mapping[str, ShopApi]
+    erps: Mapping[str, ErpChoice]
+
+    @property
+    def erp_options(self) -> ErpOptions:
+        return ErpOptions(
+            overlap_minutes=self.fulfillment.overlap_minutes,
+            clock_skew=self.fulfillment.erp_clock_skew,
+        )
 
 
 def load_settings(document: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
-    settings = Settings(load_config(document), load_shop_apis(document, env))
-    # Read now so a bad FORTNOX_* setting stops the service at start, naming it.
-    fortnox_settings_from_env()
-    rate_limit_from_env()
-    return settings
+    # The ERP accounts are checked now, so a bad FORTNOX_* setting stops the service at start.
+    erps = choices_of({shop_id: shop.table for shop_id, shop in load_shops(document, env).items()})
+    return Settings(load_config(document), load_shop_apis(document, env), erps)
 
 
 @dataclass
@@ -76,6 +94,7 @@ class FulfillmentService:
     config: FulfillmentConfig
     metrics: FulfillmentMetrics
     clients: dict[str, WooClient]
+    erps: ErpDirectory
     applier: Applier
     poller: Poller
     receiver: PushReceiver
@@ -89,14 +108,17 @@ class FulfillmentService:
         metrics = FulfillmentMetrics(runtime.metrics.registry)
         async with (
             aiohttp.ClientSession() as http,
-            fortnox_client(
-                runtime.settings.database_url, ErpMetrics(runtime.metrics.registry)
-            ) as fortnox,
+            open_erps(
+                runtime.settings.database_url,
+                settings.erps,
+                ErpMetrics(runtime.metrics.registry),
+                settings.erp_options,
+            ) as erps,
         ):
             clients = {shop_id: WooClient(api, http) for shop_id, api in settings.shops.items()}
             applier = Applier(runtime.db, clients, config, metrics)
             poller = Poller(
-                runtime.db, runtime.settings.database_url, fortnox, applier, config, metrics
+                runtime.db, runtime.settings.database_url, erps, applier, config, metrics
             )
             receiver = PushReceiver(runtime.db, frozenset(settings.shops), applier, config, metrics)
             tasks = [
@@ -104,7 +126,7 @@ class FulfillmentService:
                 asyncio.create_task(receiver.run_forever(), name="fulfillment-push"),
             ]
             try:
-                yield cls(runtime, config, metrics, clients, applier, poller, receiver)
+                yield cls(runtime, config, metrics, clients, erps, applier, poller, receiver)
             finally:
                 for task in tasks:
                     task.cancel()
@@ -113,7 +135,8 @@ class FulfillmentService:
                         await task
 
     async def erp_order_created(self, event: ErpOrderCreated, ctx: HandlerContext) -> None:
-        """Remember the ERP document of a shop order (again, when a document was adopted)."""
+        """Remember the ERP document of a shop order (again, when a document was adopted), with
+        its state when erp-writer sent it (then the poll plans it without reading it)."""
         await store.remember_link(
             ctx.conn,
             shop_id=event.shop_id,
@@ -124,6 +147,7 @@ class FulfillmentService:
             invoice_number=event.invoice_number,
             external_reference=event.external_reference,
             erp_created_at=event.occurred_at,
+            state=event.state if event.document_kind == "order" else None,
         )
 
     async def scrape(self) -> None:
@@ -136,17 +160,23 @@ class FulfillmentService:
 
     async def poll_now(self, request: web.Request) -> web.Response:
         summary = await self.poller.poll_once(wait=True)
-        return json_response(summary, 503 if "error" in summary else 200)
+        failed = isinstance(summary, PollSummary) and summary.erp_failed
+        return json_response(summary, 503 if failed else 200)
 
     async def show_watermark(self, request: web.Request) -> web.Response:
-        body: dict[str, Any] = {
-            "erp": ERP,
-            "watermark": None,
-            "timezone": self.config.erp_timezone,
-            "poll_interval": self.config.poll_interval,
-            "overlap_minutes": self.config.overlap_minutes,
-        }
-        body.update(await store.poll_state(self.runtime.db, ERP) or {})
+        accounts: list[dict[str, Any]] = []
+        for erp in self.erps.accounts():
+            account: dict[str, Any] = {
+                "erp": erp.key,
+                "watermark": None,
+                "poll_interval": self.config.poll_interval,
+                "overlap_minutes": self.config.overlap_minutes,
+            }
+            account.update(await store.poll_state(self.runtime.db, erp.key) or {})
+            accounts.append(account)
+        body = dict(accounts[0])
+        if len(accounts) > 1:
+            body["accounts"] = accounts
         return json_response(body)
 
     async def list_conflicts(self, request: web.Request) -> web.Response:

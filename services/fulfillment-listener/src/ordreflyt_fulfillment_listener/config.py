@@ -7,7 +7,6 @@ and stops the service at start. Keys and defaults:
     [fulfillment]
     poll_interval = 60                 # seconds between polls of the ERP (> 0)
     overlap_minutes = 2                # each poll re-reads this many minutes before the watermark
-    erp_timezone = "Europe/Stockholm"  # the zone of Fortnox's LastModified
     erp_clock_skew = 30                # seconds of clock difference tolerated between us and the ERP
     invoiced_status = "completed"      # shop status for "invoiced in the ERP"; "" = leave
     cancelled_status = "cancelled"     # shop status for "cancelled in the ERP"; "" = leave
@@ -44,6 +43,10 @@ has when it reaches the ERP) and `[order_mapper].delivery_state` (with "delivery
 delivers every order in full when it is created, so delivered quantities alone do not mean a
 shipment).
 
+`overlap_minutes` and `erp_clock_skew` are how the ERP is watched (`ordreflyt_erp.options`);
+the zone of the ERP's times is the ERP account's own (FORTNOX_TIMEZONE): the old
+`erp_timezone` key stops the service, saying so.
+
 Environment: FULFILLMENT_PUSH_SECRET (and FULFILLMENT_PUSH_SECRET_PREVIOUS during a rotation).
 """
 
@@ -55,7 +58,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -68,7 +70,7 @@ from ordreflyt_fulfillment_listener.locales import (
     locale_for_currency,
     locale_key,
 )
-from ordreflyt_runtime.config import convert, section
+from ordreflyt_runtime.config import convert, refuse_moved, section
 from ordreflyt_runtime.settings import SettingsError
 from ordreflyt_shop import Shop, load_shops, load_statuses
 
@@ -105,7 +107,6 @@ NOTE_PLACEHOLDERS = frozenset({"lines", "tracking"})
 class FulfillmentConfig:
     poll_interval: float = 60.0
     overlap_minutes: int = 2
-    erp_timezone: str = "Europe/Stockholm"
     erp_clock_skew: float = 30.0
     invoiced_status: str = "completed"
     cancelled_status: str = "cancelled"
@@ -126,10 +127,6 @@ class FulfillmentConfig:
     # False when the ERP delivers orders in full on creation ([order_mapper].delivery_state =
     # "delivery"): then only shipments that say so (with parcels) count, not quantities.
     deliveries_from_quantities: bool = True
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.erp_timezone)
 
     def templates_for(self, shop_id: str, currency: str = "") -> NoteTemplates:
         """The notes in the shop's language: configured, else the one of the order currency."""
@@ -168,7 +165,6 @@ class FulfillmentTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     poll_interval: Annotated[float, msgspec.Meta(ge=0.1)] = 60.0
     overlap_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 2
-    erp_timezone: str = "Europe/Stockholm"
     erp_clock_skew: Seconds = 30.0
     invoiced_status: TargetStatus = "completed"
     cancelled_status: TargetStatus = "cancelled"
@@ -324,14 +320,14 @@ def _check_statuses(config: FulfillmentConfig) -> None:
 def load_config(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> FulfillmentConfig:
     """The config from the whole parsed TOML document (defaults when `[fulfillment]` is absent)."""
     env = os.environ if env is None else env
+    refuse_moved(
+        doc,
+        TABLE,
+        "erp_timezone",
+        "FORTNOX_TIMEZONE, the zone of the Fortnox account (FORTNOX_<ACCOUNT>_TIMEZONE for a"
+        " shop's erp_account)",
+    )
     table = section(doc, TABLE, FulfillmentTable)
-    try:
-        ZoneInfo(table.erp_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"{WHERE}.erp_timezone: unknown time zone {table.erp_timezone!r}"
-            " (e.g. Europe/Stockholm)"
-        ) from None
     templates = _templates(table)
     current = env.get("FULFILLMENT_PUSH_SECRET") or table.push_secret
     previous = env.get("FULFILLMENT_PUSH_SECRET_PREVIOUS", "")
@@ -339,7 +335,6 @@ def load_config(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
     config = FulfillmentConfig(
         poll_interval=table.poll_interval,
         overlap_minutes=table.overlap_minutes,
-        erp_timezone=table.erp_timezone,
         erp_clock_skew=table.erp_clock_skew,
         invoiced_status=table.invoiced_status.removeprefix("wc-"),
         cancelled_status=table.cancelled_status.removeprefix("wc-"),

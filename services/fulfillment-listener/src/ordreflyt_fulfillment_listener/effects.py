@@ -32,6 +32,7 @@ from typing import Literal
 
 import msgspec
 
+from ordreflyt_contracts.erp import ErpDocumentState
 from ordreflyt_fulfillment_listener.config import FulfillmentConfig
 
 ZERO = Decimal(0)
@@ -88,6 +89,34 @@ class ErpState:
             self.delivered.get(article, ZERO) >= quantity
             for article, quantity in self.ordered.items()
         )
+
+
+def erp_state(document: ErpDocumentState, seen_at: datetime) -> ErpState:
+    """The ERP's account of a document as the effects see it; `seen_at` stands for the time of
+    its change when the ERP did not say."""
+    shipments = (
+        None
+        if document.shipments is None
+        else tuple(
+            ErpShipment(
+                lines=dict(shipment.lines),
+                parcels=tuple(
+                    Parcel(tracking_number=p.tracking_number, carrier=p.carrier)
+                    for p in shipment.parcels
+                ),
+            )
+            for shipment in document.shipments
+        )
+    )
+    return ErpState(
+        document_number=document.number,
+        changed_at=document.changed_at or seen_at,
+        ordered=dict(document.ordered),
+        delivered=dict(document.delivered),
+        invoiced=document.invoiced,
+        cancelled=document.cancelled,
+        shipments=shipments,
+    )
 
 
 def quantity_text(quantity: Decimal) -> str:

@@ -1,21 +1,24 @@
 """fulfillment-listener's tables (schema `fulfillment_listener`) and the queries on them.
 
-- `links`: which ERP document belongs to which shop order (from erp-order.created), with what
-  was last read of the document (`erp_last_modified`, `fetched_at`), the delivered quantities
-  the recorded effects cover, the status Ordreflyt last set on the shop order
-  (`known_status`), and whether the order is parked (an effect the shop refused).
+- `links`: which ERP document belongs to which shop order (from erp-order.created; `erp` is
+  the ERP account's key, "fortnox" for the default account), with the document's state as last
+  known (`state`, an `ErpDocumentState`: from the event when erp-writer sent it, then from each
+  read or listing; `fetched_at` when it was read, `erp_last_modified` its version), whether that
+  state still has to be planned (`needs_check`), the delivered quantities the recorded effects
+  cover, the status Ordreflyt last set on the shop order (`known_status`), and whether the order
+  is parked (an effect the shop refused).
 - `effects`: every effect ever planned for a shop order, unique by its key, so each happens once:
   `pending` (recorded, not yet known to be done), `applied`, `conflict` (not applied, with the
   reason), `failed` (the shop refused; the order is parked). `note` holds the text of a note
   before it is sent, so a retry after a crash can find it among the order's notes.
-- `poll_state`: the watermark per ERP and what the last poll did.
+- `poll_state`: the watermark per ERP account (by its key) and what its last poll did.
 - `push_events`: pushed shipment events by the sender's id, for dedupe.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +27,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from ordreflyt_contracts.erp import ErpDocumentState
 from ordreflyt_fulfillment_listener.effects import Effect
 from ordreflyt_runtime.db import DbConn, Migration
 
@@ -83,11 +87,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    (
+        "fulfillment-listener/002_link_state",
+        """
+        ALTER TABLE links ADD COLUMN state jsonb;
+        """,
+    ),
 )
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _effect_decoder = msgspec.json.Decoder(Effect)
 _quantities_decoder = msgspec.json.Decoder(dict[str, Decimal])
+_state_decoder = msgspec.json.Decoder(ErpDocumentState)
 
 
 def encode_json(value: Any) -> str:
@@ -111,10 +122,17 @@ class Link:
     erp_last_modified: str | None
     fetched_at: datetime | None
     parked_reason: str | None
+    state: ErpDocumentState | None = None
+
+    @property
+    def closed(self) -> bool:
+        """The known state is final (invoiced or cancelled): never read or listed again."""
+        return self.state is not None and self.state.closed
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Link:
         covered = row["covered"]
+        state = row["state"]
         return cls(
             shop_id=row["shop_id"],
             order_id=row["order_id"],
@@ -127,6 +145,7 @@ class Link:
             erp_last_modified=row["erp_last_modified"],
             fetched_at=row["fetched_at"],
             parked_reason=row["parked_reason"],
+            state=_state_decoder.decode(state) if state is not None else None,
         )
 
 
@@ -185,6 +204,87 @@ async def orders_with_pending(pool: asyncpg.Pool) -> list[tuple[str, str]]:
     return [(row["shop_id"], row["order_id"]) for row in rows]
 
 
+# For the poller ------------------------------------------------------------------------------
+
+
+async def watermark_of(pool: asyncpg.Pool, erp: str) -> str | None:
+    value = await pool.fetchval("SELECT watermark FROM poll_state WHERE erp = $1", erp)
+    return str(value) if value is not None else None
+
+
+async def first_document_at(pool: asyncpg.Pool, erp: str) -> datetime | None:
+    """When the first linked document of an ERP account was created (where polls begin)."""
+    first: datetime | None = await pool.fetchval(
+        "SELECT min(erp_created_at) FROM links WHERE erp = $1 AND document_kind = 'order'", erp
+    )
+    return first
+
+
+async def links_to_check(pool: asyncpg.Pool, erp: str, handled: Sequence[str]) -> list[Link]:
+    """Links whose document still has to be looked at (`needs_check`), not parked, besides
+    the documents in `handled`."""
+    rows = await pool.fetch(
+        "SELECT * FROM links WHERE erp = $1 AND document_kind = 'order' AND needs_check"
+        " AND parked_reason IS NULL AND NOT (document_number = ANY($2::text[]))",
+        erp,
+        list(handled),
+    )
+    return [Link.from_row(row) for row in rows]
+
+
+async def lock_link(conn: DbConn, shop_id: str, order_id: str) -> Link | None:
+    """The link, locked for the transaction (a poll and a retry never plan it at once)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM links WHERE shop_id = $1 AND order_id = $2 FOR UPDATE", shop_id, order_id
+    )
+    return Link.from_row(row) if row is not None else None
+
+
+async def keep_state(
+    conn: DbConn,
+    link: Link,
+    state: ErpDocumentState,
+    covered: Mapping[str, Decimal],
+    read_at: datetime | None,
+) -> None:
+    """The document's state as now known and planned; `read_at` when it was read (None: taken
+    from the listing or the event, the read time stays)."""
+    await conn.execute(
+        "UPDATE links SET covered = $3::jsonb, state = $4::jsonb, erp_last_modified = $5,"
+        " fetched_at = coalesce($6, fetched_at), needs_check = false"
+        " WHERE shop_id = $1 AND order_id = $2",
+        link.shop_id,
+        link.order_id,
+        encode_json(covered),
+        encode_json(state),
+        state.version,
+        read_at,
+    )
+
+
+async def park_link(pool: asyncpg.Pool, shop_id: str, order_id: str, reason: str) -> None:
+    await pool.execute(
+        "UPDATE links SET parked_reason = $3, parked_at = now()"
+        " WHERE shop_id = $1 AND order_id = $2",
+        shop_id,
+        order_id,
+        reason,
+    )
+
+
+async def save_poll(pool: asyncpg.Pool, erp: str, watermark: str | None, result: str) -> None:
+    """What a poll of one ERP account did; `watermark` None keeps the one stored."""
+    await pool.execute(
+        "INSERT INTO poll_state (erp, watermark, last_poll_at, last_result)"
+        " VALUES ($1, $2, now(), $3::jsonb) ON CONFLICT (erp) DO UPDATE SET"
+        " watermark = coalesce(EXCLUDED.watermark, poll_state.watermark), last_poll_at = now(),"
+        " last_result = EXCLUDED.last_result",
+        erp,
+        watermark,
+        result,
+    )
+
+
 def row_json(row: asyncpg.Record) -> dict[str, Any]:
     """A row as JSON-ready values (times as ISO text, jsonb decoded)."""
     out: dict[str, Any] = {}
@@ -212,16 +312,26 @@ async def remember_link(
     invoice_number: str | None,
     external_reference: str,
     erp_created_at: datetime,
+    state: ErpDocumentState | None = None,
 ) -> None:
-    """The ERP document of a shop order (again, when a document was adopted)."""
+    """The ERP document of a shop order (again, when a document was adopted), with its state
+    as erp-writer knew it (then the watcher need not read it): planned at the next poll."""
     await conn.execute(
         "INSERT INTO links (shop_id, order_id, erp, document_kind, document_number,"
-        " invoice_number, external_reference, erp_created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " invoice_number, external_reference, erp_created_at, state, fetched_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::jsonb,"
+        " CASE WHEN $9::jsonb IS NULL THEN NULL ELSE $8::timestamptz END)"
         " ON CONFLICT (shop_id, order_id) DO UPDATE SET erp = EXCLUDED.erp,"
         " document_kind = EXCLUDED.document_kind, document_number = EXCLUDED.document_number,"
         " invoice_number = EXCLUDED.invoice_number,"
-        " external_reference = EXCLUDED.external_reference, needs_check = true",
+        " external_reference = EXCLUDED.external_reference, needs_check = true,"
+        # Another document: what was known of the old one is not its state.
+        " state = CASE WHEN EXCLUDED.state IS NOT NULL OR links.erp IS DISTINCT FROM"
+        " EXCLUDED.erp OR links.document_number IS DISTINCT FROM EXCLUDED.document_number"
+        " THEN EXCLUDED.state ELSE links.state END,"
+        " fetched_at = CASE WHEN EXCLUDED.state IS NOT NULL OR links.erp IS DISTINCT FROM"
+        " EXCLUDED.erp OR links.document_number IS DISTINCT FROM EXCLUDED.document_number"
+        " THEN EXCLUDED.fetched_at ELSE links.fetched_at END",
         shop_id,
         order_id,
         erp,
@@ -230,6 +340,7 @@ async def remember_link(
         invoice_number,
         external_reference,
         erp_created_at,
+        encode_json(state) if state is not None else None,
     )
 
 
@@ -318,7 +429,13 @@ async def order_story(pool: asyncpg.Pool, shop_id: str, order_id: str) -> dict[s
         shop_id,
         order_id,
     )
-    return {**row_json(link), "effects": [row_json(e) for e in effects]}
+    known = link["state"]
+    return {
+        **row_json(link),
+        # The link's `state` is the document's (JSON); an effect's is its progress (text).
+        "state": msgspec.json.decode(known) if known is not None else None,
+        "effects": [row_json(e) for e in effects],
+    }
 
 
 async def waiting_counts(pool: asyncpg.Pool) -> dict[str, int]:

@@ -27,9 +27,9 @@ Keys and defaults:
     [order_mapper.product_accounts]              # SKU (or article number) -> sales account
     "GAVEKORT" = 3010
 
-The ERP is `[erp_writer] erp` (default "fortnox"); its VAT rates come from the ERP client
-library (`ordreflyt_erp.vat`), and a configured rate the ERP does not have stops the service at
-start: an order with that rate could never be booked there, whatever the config says.
+The ERP is each shop's `[shops.<id>] erp` (default "fortnox"); its VAT rates come from the ERP
+library (`ordreflyt_erp.vat`), and a configured rate an ERP of the shops does not have stops the
+service at start: an order with that rate could never be booked there, whatever the config says.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any, Literal
 import msgspec
 
 from ordreflyt_contracts.erp import DeliveryState, DocumentKind
-from ordreflyt_erp.vat import BY_ERP, FORTNOX, vat_rates_of
+from ordreflyt_erp.vat import BY_ERP, FORTNOX, ErpVatRates, vat_rates_of
 from ordreflyt_runtime.config import refuse_moved, section
 from ordreflyt_runtime.settings import SettingsError
 
@@ -159,15 +159,23 @@ def _rates(
 
 
 def _erp(doc: Mapping[str, Any]) -> tuple[str, tuple[Decimal, ...]]:
-    """The ERP `[erp_writer] erp` chooses: its title and VAT rates."""
-    table = doc.get("erp_writer", {})
-    erp = table.get("erp", FORTNOX.erp) if isinstance(table, dict) else FORTNOX.erp
-    known = vat_rates_of(erp) if isinstance(erp, str) else None
-    if known is None:
-        raise SettingsError(
-            f"[erp_writer].erp: {erp!r} is not an ERP Ordreflyt knows (known: {', '.join(BY_ERP)})"
-        )
-    return known.title, known.rates
+    """The ERP the shops' `[shops.<id>] erp` choose: its title and the VAT rates it (every one
+    of them, when shops use different ERPs) can book."""
+    refuse_moved(doc, "erp_writer", "erp", "[shops.<id>].erp")
+    shops = doc.get("shops")
+    tables = shops.items() if isinstance(shops, Mapping) and shops else [("<id>", {})]
+    chosen: dict[str, ErpVatRates] = {}
+    for shop_id, table in tables:
+        erp = table.get("erp", FORTNOX.erp) if isinstance(table, Mapping) else FORTNOX.erp
+        known = vat_rates_of(erp) if isinstance(erp, str) else None
+        if known is None:
+            raise SettingsError(
+                f"[shops.{shop_id}].erp: {erp!r} is not an ERP Ordreflyt knows"
+                f" (known: {', '.join(BY_ERP)})"
+            )
+        chosen[known.erp] = known
+    rates = [r for r in next(iter(chosen.values())).rates if all(e.has(r) for e in chosen.values())]
+    return " and ".join(e.title for e in chosen.values()), tuple(rates)
 
 
 def _account(value: Any, name: str) -> int:

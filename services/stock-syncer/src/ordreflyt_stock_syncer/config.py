@@ -27,10 +27,11 @@ Struct, `StockTable`):
     "0" = "zero-rate"
 
 `erp_counts_orders_at` says when the ERP's available stock drops for an order: at "creation"
-(Fortnox DeliveryState `delivery` or `reservation`), so an open shop order holds stock only
-until erp-writer reports the ERP document; or at "delivery" (`registration`, Fortnox's usual
-default), so an open shop order holds stock for as long as it is open in the shop. Without the
-key it follows `[order_mapper].delivery_state`, which decides what erp-writer creates.
+(`[order_mapper].delivery_state` "delivery" or "reservation"), so an open shop order holds
+stock only until erp-writer reports the ERP document; or at "delivery" ("registration",
+Fortnox's usual default), so an open shop order holds stock for as long as it is open in the
+shop. Without the key it follows `[order_mapper].delivery_state`, which decides what
+erp-writer creates.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ DEFAULT_TAX_CLASS_BY_VAT: Mapping[str, str] = {
     "6": "low-rate",
     "0": "zero-rate",
 }
-# Grams per unit of the shop's weight setting (Fortnox keeps weights in grams).
+# Grams per unit of the shop's weight setting (ERP articles carry weights in grams).
 GRAMS_PER_UNIT: Mapping[str, Decimal] = {
     "kg": Decimal(1000),
     "g": Decimal(1),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ordreflyt_erp.capabilities import ErpArticle
 from ordreflyt_stock_syncer.config import GRAMS_PER_UNIT, StockConfig, vat_key
 
 BATCH_LIMIT = 100
@@ -33,23 +34,11 @@ PRICE = "regular_price"
 WEIGHT = "weight"
 TAX_CLASS = "tax_class"
 FIELDS = (STOCK, NAME, PRICE, WEIGHT, TAX_CLASS)
-# Fortnox cuts article descriptions at this length.
+# The ERP (Fortnox) cuts article descriptions at this length.
 ERP_NAME_MAX = 50
 CENT = Decimal("0.01")
 WEIGHT_STEP = Decimal("0.001")
 ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class ErpArticle:
-    """What the ERP says about one article (None: the ERP did not say)."""
-
-    number: str
-    description: str | None = None
-    sales_price: Decimal | None = None  # net of VAT, as Fortnox keeps it
-    vat: Decimal | None = None
-    weight_grams: int | None = None
-    stock_goods: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +236,28 @@ def desired_values(
         else:
             values[TAX_CLASS] = tax_class
     return values, skipped
+
+
+def desired_by_sku(
+    items: Mapping[str, ShopItem],
+    articles: Mapping[str, ErpArticle],
+    stock: Mapping[str, Decimal],
+    held: Mapping[str, int],
+    config: StockConfig,
+) -> tuple[dict[str, dict[str, str]], list[Skipped]]:
+    """`desired_values` for every shop SKU the ERP has an article for (SKU = article number):
+    the values per SKU that has any, and the fields skipped."""
+    desired: dict[str, dict[str, str]] = {}
+    skipped: list[Skipped] = []
+    for sku, item in items.items():
+        article = articles.get(sku)
+        if article is None:
+            continue
+        values, skips = desired_values(item, article, stock.get(sku), held.get(sku, 0), config)
+        skipped.extend(skips)
+        if values:
+            desired[sku] = values
+    return desired, skipped
 
 
 def changed_fields(

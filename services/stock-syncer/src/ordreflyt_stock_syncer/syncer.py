@@ -1,19 +1,26 @@
 """A stock sync pass, and when passes run.
 
-A pass (one at a time across every replica: a PostgreSQL advisory lock held for the pass):
-1. ERP: available stock per article over the selected stock points, and the article register
-   (see `erp.py`). If the ERP cannot be read, nothing is pushed.
-2. Per shop: refresh the SKU map (in full every `full_refresh` seconds, on demand, or when a
-   product vanished; else incrementally), then read the open orders, as late as possible so
-   the stock they hold is current when the values are pushed.
-3. Desired values per matched SKU (`plan.py`), compared with the last pushed values; only
-   changed fields of changed SKUs are sent, in batches of at most 100. A per-item error leaves
-   the other items applied; the item is reported with WooCommerce's code and message and
-   retried on its own in later passes (on scheduled passes after 1, 2, 4 ... 60 minutes; at
-   once on `POST /sync`). An item whose product no longer exists is dropped from the map and
-   the next pass reads the catalogue in full.
-4. The report: SKUs only in the ERP, only in the shop, products without SKU, fields not synced
-   and why, rejected items.
+A pass (one at a time across every replica: a PostgreSQL advisory lock held for the pass)
+reads each ERP account once and then serves that account's shops, in named steps that each
+answer a typed result:
+1. `read_erp -> ErpRead`: available stock per article summed over the selected stock points
+   (`StockReader.stock`) and the article register (`ArticleReader.articles`), through the ERP
+   capabilities only. If the ERP cannot be read, nothing is pushed to its shops.
+2. Per shop, `read_catalogue -> Catalogue`: refresh the SKU map (in full every
+   `full_refresh` seconds, on demand, or when a product vanished; else incrementally); then
+   `open_orders_held -> Held`: the open orders, read as late as possible so the stock they
+   hold is current when the values are pushed.
+3. `plan_changes -> Changes`: desired values per matched SKU (`plan.py`), compared with the
+   last pushed values; only changed fields of changed SKUs are sent.
+4. `push -> PushResult`: batches of at most 100. A per-item error leaves the other items
+   applied; the item is reported with WooCommerce's code and message and retried on its own in
+   later passes (on scheduled passes after 1, 2, 4 ... 60 minutes; at once on `POST /sync`). An
+   item whose product no longer exists is dropped from the map and the next pass reads the
+   catalogue in full.
+5. `write_report -> ReportCounts`: SKUs only in the ERP, only in the shop, products without
+   SKU, fields not synced and why, rejected items.
+The pass's summary (`PassSummary`, per shop `ShopPassSummary`) is what `POST /sync` answers and
+what `GET /status` shows of the last pass.
 
 Which open shop orders hold stock (with `subtract_open_orders`):
 - `erp_counts_orders_at = "creation"`: those without an ERP document yet, known from
@@ -35,29 +42,37 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 import asyncpg
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ordreflyt_contracts import ErpOrderCreated
 from ordreflyt_erp import ErpRejected, ErpUnavailable
+from ordreflyt_erp.capabilities import Erp, ErpArticle
+from ordreflyt_erp.errors import StockPointError
 from ordreflyt_runtime.consumer import HandlerContext
 from ordreflyt_shop import ShopRejected, ShopUnavailable
 from ordreflyt_stock_syncer import store
 from ordreflyt_stock_syncer.config import StockConfig
-from ordreflyt_stock_syncer.erp import ErpReader, ErpSnapshot, StockPointError
 from ordreflyt_stock_syncer.plan import (
     FIELDS,
+    Batch,
+    ShopItem,
     Skipped,
+    Update,
+    available_by_sku,
     batches,
-    desired_values,
+    desired_by_sku,
     diff,
     held_by_sku,
 )
-from ordreflyt_stock_syncer.shop import ShopSide
+from ordreflyt_stock_syncer.shop import ItemResult, ShopSide
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +84,240 @@ UNKNOWN_PRODUCT_CODES = (
     "woocommerce_rest_product_invalid_id",
     "woocommerce_rest_product_variation_invalid_id",
 )
+
+
+# ---------------------------------------------------------------- what a pass reports
+
+
+class ErpSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One ERP account as the pass read it."""
+
+    mode: Literal["warehouse", "articles"]  # stock per stock point, or one per article
+    stock_points: list[str]  # the points summed (none without stock points)
+    articles: int
+    stock_articles: int
+    full_read: bool  # the article register was read in full
+    requests: int
+    seconds: float  # waiting for the ERP (its rate limit included)
+    warnings: list[str]
+
+
+class PassError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """`erp` and `shop` errors stopped (part of) the pass; `rejected` ones are items the shop
+    refused while the rest was applied."""
+
+    kind: Literal["erp", "shop", "rejected"]
+    shop_id: str = ""
+    erp: str = ""  # the ERP account, when the pass reads more than one
+    message: str
+
+
+class CatalogueCounts(msgspec.Struct, frozen=True, kw_only=True):
+    full_read: bool
+    listed: int
+    skus: int
+
+
+class NotRead(msgspec.Struct, frozen=True):
+    """A step that did not get done: `{}`."""
+
+
+class ShopPassSummary(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One shop's part of a pass; the keys in the order a person reads them."""
+
+    catalogue: CatalogueCounts | NotRead
+    open_orders_holding_stock: int
+    matched: int
+    changed: int
+    pushed: int
+    rejected: int
+    retry_later: int
+    fields: dict[str, int]
+    batch_calls: int
+    shop_calls: int
+    only_in_erp: int
+    only_in_shop: int
+    rejected_waiting: int
+    error: str | None = None  # the shop could not be read or written
+    seconds: dict[str, float]  # per step: catalogue, open_orders, push
+    seconds_in_shop_calls: float
+
+
+class PassSummary(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A pass, as `POST /sync` answers it and `GET /status` shows the last one. `erp` is the
+    ERP account read (left out when it could not be read); with several accounts `erps` has
+    each by its key instead."""
+
+    trigger: str
+    ok: bool
+    reconcile: bool
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+    errors: list[PassError]
+    erp: ErpSummary | None = None
+    erps: dict[str, ErpSummary] = {}
+    shops: dict[str, ShopPassSummary]
+
+
+class NotSynced(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    field: str
+    reason: str
+
+
+class ShopReport(msgspec.Struct, frozen=True, kw_only=True):
+    """`GET /report` of one shop, as the last pass left it."""
+
+    shop_id: str
+    generated_at: str
+    only_in_erp: list[str]
+    only_in_shop: list[str]
+    without_sku: list[int]
+    not_synced: list[NotSynced]
+    rejected: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------- what the steps answer
+
+
+@dataclass(frozen=True)
+class ErpAccount:
+    """One ERP account a pass reads once, and the shops it stocks."""
+
+    erp: Erp
+    shops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ErpRead:
+    """An ERP account as one pass read it: articles by number, and the available stock per
+    article summed over the selected stock points (stock articles only)."""
+
+    articles: Mapping[str, ErpArticle]
+    stock: Mapping[str, Decimal]
+    summary: ErpSummary
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The shop's SKU map after this pass's read, and what the shop keeps apart from it."""
+
+    items: Mapping[str, ShopItem]
+    parent_skus: frozenset[str]
+    without_sku: tuple[int, ...]
+    counts: CatalogueCounts
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Held:
+    """What open shop orders hold that the ERP does not count yet."""
+
+    by_sku: Mapping[str, int] = field(default_factory=dict)
+    orders: int = 0  # orders holding stock
+    seconds: float | None = None  # None: not read (not asked for)
+
+
+@dataclass(frozen=True)
+class Changes:
+    updates: tuple[Update, ...] = ()
+    matched: int = 0  # SKUs with desired values
+    retry_later: int = 0  # matched SKUs whose refused items wait for their retry
+    skipped: tuple[Skipped, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    applied: tuple[Update, ...]
+    failed: tuple[ItemResult, ...]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    batch_calls: int = 0
+    pushed: int = 0
+    rejected: int = 0
+    fields: Mapping[str, int] = field(default_factory=dict)  # fields applied, by name
+    seconds: float | None = None  # None: nothing to push
+    # The shop failed: the batches sent before are counted, the rest waits for the next pass.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportCounts:
+    only_in_erp: int = 0
+    only_in_shop: int = 0
+    rejected_waiting: int = 0
+
+
+@dataclass
+class ShopPass:
+    """One shop's pass as far as it got: each step's result (a step not done: nothing)."""
+
+    catalogue: Catalogue | None = None
+    held: Held = field(default_factory=Held)
+    changes: Changes = field(default_factory=Changes)
+    push: PushResult = field(default_factory=PushResult)
+    report: ReportCounts = field(default_factory=ReportCounts)
+    error: str | None = None
+
+    def timings(self) -> dict[str, float]:
+        spent = {
+            "catalogue": None if self.catalogue is None else self.catalogue.seconds,
+            "open_orders": self.held.seconds,
+            "push": self.push.seconds,
+        }
+        return {step: round(s, 4) for step, s in spent.items() if s is not None}
+
+    def summary(self, shop_calls: int, seconds_in_shop_calls: float) -> ShopPassSummary:
+        return ShopPassSummary(
+            catalogue=NotRead() if self.catalogue is None else self.catalogue.counts,
+            open_orders_holding_stock=self.held.orders,
+            matched=self.changes.matched,
+            changed=len(self.changes.updates),
+            pushed=self.push.pushed,
+            rejected=self.push.rejected,
+            retry_later=self.changes.retry_later,
+            fields=dict(self.push.fields),
+            batch_calls=self.push.batch_calls,
+            shop_calls=shop_calls,
+            only_in_erp=self.report.only_in_erp,
+            only_in_shop=self.report.only_in_shop,
+            rejected_waiting=self.report.rejected_waiting,
+            error=self.error,
+            seconds=self.timings(),
+            seconds_in_shop_calls=round(seconds_in_shop_calls, 4),
+        )
+
+
+@dataclass
+class PassResult:
+    """A pass's ERP accounts and shops as they went, before it is timed and summed up."""
+
+    erps: dict[str, ErpSummary] = field(default_factory=dict)
+    shops: dict[str, ShopPassSummary] = field(default_factory=dict)
+    errors: list[PassError] = field(default_factory=list)
+
+    def add_shop(self, shop_id: str, summary: ShopPassSummary) -> None:
+        self.shops[shop_id] = summary
+        if summary.error is not None:
+            self.errors.append(PassError(kind="shop", shop_id=shop_id, message=summary.error))
+        if summary.rejected:
+            self.errors.append(
+                PassError(
+                    kind="rejected",
+                    shop_id=shop_id,
+                    message=f"{summary.rejected} item(s) refused by the shop,"
+                    " retried on their own; see GET /report",
+                )
+            )
+
+
+def _full_read_due(state: Mapping[str, Any] | None, now: datetime, full_refresh: float) -> bool:
+    if state is None or state["full_read_due"] or state["full_read_at"] is None:
+        return True
+    return bool(now - state["full_read_at"] >= timedelta(seconds=full_refresh))
 
 
 class SyncMetrics:
@@ -108,13 +357,13 @@ class Syncer:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        erp: ErpReader,
+        accounts: Sequence[ErpAccount],
         shops: Mapping[str, ShopSide],
         config: StockConfig,
         metrics: SyncMetrics,
     ) -> None:
         self._pool = pool
-        self._erp = erp
+        self._accounts = list(accounts)
         self._shops = dict(shops)
         self._config = config
         self._metrics = metrics
@@ -134,266 +383,338 @@ class Syncer:
         # The pass starts `debounce` seconds from now, after this transaction has committed.
         self.scheduler.poke("erp-order.created")
 
+    # ------------------------------------------------------------ the pass
+
     async def run_pass(
         self, trigger: str, *, reconcile: bool = False, retry_now: bool = False
-    ) -> dict[str, Any]:
+    ) -> PassSummary:
         """Run one pass (waiting for one in progress anywhere to end); answers its summary."""
         async with self._lock, self._pool.acquire() as lock_conn, lock_conn.transaction():
             await lock_conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", PASS_LOCK)
             started_at = datetime.now(UTC)
             started = time.perf_counter()
-            summary, errors = await self._pass(reconcile, retry_now)
-            ok = not any(e["kind"] != "rejected" for e in errors)
+            result = await self._pass(reconcile, retry_now)
             finished_at = datetime.now(UTC)
-            duration = time.perf_counter() - started
-            summary = {
-                "trigger": trigger,
-                "ok": ok,
-                "reconcile": reconcile,
-                "started_at": started_at.isoformat(),
-                "finished_at": finished_at.isoformat(),
-                "duration_seconds": round(duration, 4),
-                "errors": errors,
-                **summary,
-            }
-            await store.save_pass(lock_conn, started_at, finished_at, trigger, ok, summary)
-        self._metrics.passes.labels(trigger, "ok" if ok else "failed").inc()
-        self._metrics.pass_seconds.observe(duration)
-        if ok:
+            summary = self._summary(
+                result, trigger, reconcile, started_at, finished_at, time.perf_counter() - started
+            )
+            await store.save_pass(
+                lock_conn,
+                started_at,
+                finished_at,
+                trigger,
+                summary.ok,
+                msgspec.to_builtins(summary),
+            )
+        self._observe(summary)
+        return summary
+
+    def _summary(
+        self,
+        result: PassResult,
+        trigger: str,
+        reconcile: bool,
+        started_at: datetime,
+        finished_at: datetime,
+        duration: float,
+    ) -> PassSummary:
+        several = len(self._accounts) > 1
+        return PassSummary(
+            trigger=trigger,
+            ok=all(e.kind == "rejected" for e in result.errors),
+            reconcile=reconcile,
+            started_at=started_at.isoformat(),
+            finished_at=finished_at.isoformat(),
+            duration_seconds=round(duration, 4),
+            errors=result.errors,
+            erp=None if several else next(iter(result.erps.values()), None),
+            erps=result.erps if several else {},
+            shops=result.shops,
+        )
+
+    def _observe(self, summary: PassSummary) -> None:
+        self._metrics.passes.labels(summary.trigger, "ok" if summary.ok else "failed").inc()
+        self._metrics.pass_seconds.observe(summary.duration_seconds)
+        if summary.ok:
             self._metrics.last_success.set(time.time())
         log.info(
             "stock pass (%s) %s in %.2fs: %s pushed",
-            trigger,
-            "done" if ok else "failed",
-            duration,
-            sum(s.get("pushed", 0) for s in summary.get("shops", {}).values()),
+            summary.trigger,
+            "done" if summary.ok else "failed",
+            summary.duration_seconds,
+            sum(s.pushed for s in summary.shops.values()),
         )
-        return summary
 
-    async def _pass(
-        self, reconcile: bool, retry_now: bool
-    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        """The pass's summary, and its errors: `erp` and `shop` ones stopped (part of) the
-        pass; `rejected` ones are items the shop refused while the rest was applied."""
-        try:
-            erp = await self._erp.read(full=reconcile)
-        except (ErpRejected, ErpUnavailable, StockPointError) as exc:
-            log.error("stock pass: the ERP could not be read: %s", exc)
-            return {"shops": {}}, [{"kind": "erp", "message": str(exc)}]
-        erp_summary = {
-            "mode": erp.mode,
-            "stock_points": erp.stock_points,
-            "articles": len(erp.articles),
-            "stock_articles": len(erp.stock),
-            "full_read": erp.full,
-            "requests": erp.requests,
-            "seconds": round(erp.seconds, 4),
-            "warnings": erp.warnings,
-        }
-        shops: dict[str, Any] = {}
-        errors: list[dict[str, str]] = []
-        for shop_id, side in self._shops.items():
-            summary = await self._shop_pass(shop_id, side, erp, reconcile, retry_now)
-            shops[shop_id] = summary
-            if "error" in summary:
-                errors.append({"kind": "shop", "shop_id": shop_id, "message": summary["error"]})
-            if summary["rejected"]:
-                errors.append(
-                    {
-                        "kind": "rejected",
-                        "shop_id": shop_id,
-                        "message": f"{summary['rejected']} item(s) refused by the shop,"
-                        " retried on their own; see GET /report",
-                    }
+    async def _pass(self, reconcile: bool, retry_now: bool) -> PassResult:
+        """Each ERP account read once, then each of its shops served from that reading."""
+        result = PassResult()
+        for account in self._accounts:
+            try:
+                erp = await self.read_erp(account, reconcile)
+            except (ErpRejected, ErpUnavailable, StockPointError) as exc:
+                log.error("stock pass: the ERP %s could not be read: %s", account.erp.key, exc)
+                result.errors.append(self._erp_error(account, exc))
+                continue
+            result.erps[account.erp.key] = erp.summary
+            for shop_id in account.shops:
+                side = self._shops[shop_id]
+                result.add_shop(
+                    shop_id, await self._shop_pass(shop_id, side, erp, reconcile, retry_now)
                 )
-        return {"erp": erp_summary, "shops": shops}, errors
+        return result
+
+    def _erp_error(self, account: ErpAccount, exc: Exception) -> PassError:
+        message = f"stock.stock_points: {exc}" if isinstance(exc, StockPointError) else str(exc)
+        several = len(self._accounts) > 1
+        return PassError(kind="erp", erp=account.erp.key if several else "", message=message)
+
+    async def read_erp(self, account: ErpAccount, reconcile: bool) -> ErpRead:
+        """Stock over the selected stock points, and the article register (in full when
+        `reconcile` or due), through the ERP's capabilities."""
+        erp = account.erp
+        clock, requests = time.perf_counter(), erp.request_count
+        levels = await erp.stock.stock(self._config.stock_points)
+        register = await erp.articles.articles(full=reconcile, weights=self._config.sync_weight)
+        stock = available_by_sku(
+            (
+                (article, point, available)
+                for article, points in levels.by_article.items()
+                for point, available in points.items()
+            ),
+            levels.stock_points,
+        )
+        summary = ErpSummary(
+            mode="warehouse" if levels.per_point else "articles",
+            stock_points=list(levels.stock_points),
+            articles=len(register.articles),
+            stock_articles=len(stock),
+            full_read=register.full,
+            requests=erp.request_count - requests,
+            seconds=round(time.perf_counter() - clock, 4),
+            warnings=list(levels.warnings),
+        )
+        return ErpRead(articles=register.articles, stock=stock, summary=summary)
+
+    # ------------------------------------------------------------ one shop
 
     async def _shop_pass(
-        self, shop_id: str, side: ShopSide, erp: ErpSnapshot, reconcile: bool, retry_now: bool
-    ) -> dict[str, Any]:
+        self, shop_id: str, side: ShopSide, erp: ErpRead, reconcile: bool, retry_now: bool
+    ) -> ShopPassSummary:
         calls_before, seconds_before = side.client.calls, side.seconds_in_calls
-        timings: dict[str, float] = {}
-        # The keys in the order a person reads them; filled in as the pass goes.
-        summary: dict[str, Any] = {
-            "catalogue": {},
-            "open_orders_holding_stock": 0,
-            "matched": 0,
-            "changed": 0,
-            "pushed": 0,
-            "rejected": 0,
-            "retry_later": 0,
-            "fields": {},
-            "batch_calls": 0,
-            "shop_calls": 0,
-            "only_in_erp": 0,
-            "only_in_shop": 0,
-            "rejected_waiting": 0,
-        }
+        done = ShopPass()
         try:
-            await self._shop_pass_inner(shop_id, side, erp, reconcile, retry_now, summary, timings)
+            await self._shop_steps(shop_id, side, erp, reconcile, retry_now, done)
         except (ShopUnavailable, ShopRejected) as exc:
-            log.error("stock pass: shop %s: %s", shop_id, exc, extra={"shop_id": shop_id})
-            summary["error"] = str(exc)
-        summary["shop_calls"] = side.client.calls - calls_before
-        summary["seconds"] = {k: round(v, 4) for k, v in timings.items()}
-        summary["seconds_in_shop_calls"] = round(side.seconds_in_calls - seconds_before, 4)
-        return summary
+            done.error = str(exc)
+        if done.error is not None:
+            log.error("stock pass: shop %s: %s", shop_id, done.error, extra={"shop_id": shop_id})
+        return done.summary(
+            side.client.calls - calls_before, side.seconds_in_calls - seconds_before
+        )
 
-    async def _shop_pass_inner(
+    async def _shop_steps(
         self,
         shop_id: str,
         side: ShopSide,
-        erp: ErpSnapshot,
+        erp: ErpRead,
         reconcile: bool,
         retry_now: bool,
-        summary: dict[str, Any],
-        timings: dict[str, float],
+        done: ShopPass,
     ) -> None:
-        config = self._config
-        pool = self._pool
+        """The steps in order, each result kept in `done` as it comes."""
+        done.catalogue = await self.read_catalogue(shop_id, side, reconcile)
+        done.held = await self.open_orders_held(shop_id, side)
+        done.changes = await self.plan_changes(
+            shop_id, done.catalogue, erp, done.held, reconcile=reconcile, retry_now=retry_now
+        )
+        done.push = await self.push(shop_id, side, done.changes.updates)
+        if done.push.error is not None:
+            done.error = done.push.error
+            return
+        done.report = await self.write_report(shop_id, done.catalogue, erp, done.changes)
 
-        # The SKU map.
+    async def read_catalogue(self, shop_id: str, side: ShopSide, reconcile: bool) -> Catalogue:
+        """The SKU map, read in full when due or asked, else what changed since the last read."""
         clock = time.perf_counter()
         read_at = datetime.now(UTC)
-        state = await store.shop_state(pool, shop_id)
-        full_read = (
-            reconcile
-            or state is None
-            or state["full_read_due"]
-            or state["full_read_at"] is None
-            or read_at - state["full_read_at"] >= timedelta(seconds=config.full_refresh)
-        )
+        state = await store.shop_state(self._pool, shop_id)
+        full_read = reconcile or _full_read_due(state, read_at, self._config.full_refresh)
         since = None if full_read or state is None else state["read_since"]
         read = await side.read_catalogue(since)
-        async with pool.acquire() as conn, conn.transaction():
-            if full_read:
-                await store.replace_items(conn, shop_id, read, read_at - READ_MARGIN)
-            else:
-                await store.merge_items(conn, shop_id, read, read_at - READ_MARGIN)
-        timings["catalogue"] = time.perf_counter() - clock
-        items = await store.load_items(pool, shop_id)
-        state = await store.shop_state(pool, shop_id)
+        keep = store.replace_items if full_read else store.merge_items
+        async with self._pool.acquire() as conn, conn.transaction():
+            await keep(conn, shop_id, read, read_at - READ_MARGIN)
+        seconds = time.perf_counter() - clock
+        items = await store.load_items(self._pool, shop_id)
+        state = await store.shop_state(self._pool, shop_id)
         assert state is not None
-        summary["catalogue"] = {
-            "full_read": full_read,
-            "listed": len(read.items),
-            "skus": len(items),
-        }
-
-        # What open orders hold, read last so it is as fresh as it can be.
-        held: dict[str, int] = {}
-        holding = 0
-        if config.sync_stock and config.subtract_open_orders and config.open_statuses:
-            clock = time.perf_counter()
-            creation = config.erp_counts_orders_at == "creation"
-            since = await store.tracking_since(pool) if creation else None
-            orders = await side.open_orders(config.open_statuses, since)
-            timings["open_orders"] = time.perf_counter() - clock
-            counted = (
-                await store.linked_orders(pool, shop_id, [str(o.get("id")) for o in orders])
-                if creation
-                else set()
-            )
-            held, holding = held_by_sku(orders, counted)
-        summary["open_orders_holding_stock"] = holding
-
-        # What changed.
-        desired: dict[str, dict[str, str]] = {}
-        skipped: list[Skipped] = []
-        for sku, item in items.items():
-            article = erp.articles.get(sku)
-            if article is None:
-                continue
-            values, skips = desired_values(
-                item, article, erp.stock.get(sku), held.get(sku, 0), config
-            )
-            skipped.extend(skips)
-            if values:
-                desired[sku] = values
-        now = datetime.now(UTC)
-        pushed = await store.load_pushed(pool, shop_id)
-        waiting = set() if retry_now else await store.errors_waiting(pool, shop_id, now)
-        changes = diff(items, desired, pushed, reconcile=reconcile, hold_back=waiting)
-        await store.record_pushed(
-            pool, shop_id, {s: (items[s].product_id, v) for s, v in changes.baseline.items()}
+        return Catalogue(
+            items=items,
+            parent_skus=frozenset(state["parent_skus"]),
+            without_sku=tuple(state["without_sku"]),
+            counts=CatalogueCounts(full_read=full_read, listed=len(read.items), skus=len(items)),
+            seconds=seconds,
         )
-        summary["matched"] = len(desired)
-        summary["changed"] = len(changes.updates)
-        summary["retry_later"] = len(waiting & set(desired))
 
-        # Push.
+    async def open_orders_held(self, shop_id: str, side: ShopSide) -> Held:
+        """What open orders hold, read last so it is as fresh as it can be."""
+        config = self._config
+        if not (config.sync_stock and config.subtract_open_orders and config.open_statuses):
+            return Held()
+        clock = time.perf_counter()
+        creation = config.erp_counts_orders_at == "creation"
+        since = await store.tracking_since(self._pool) if creation else None
+        orders = await side.open_orders(config.open_statuses, since)
+        seconds = time.perf_counter() - clock
+        counted = (
+            await store.linked_orders(self._pool, shop_id, [str(o.get("id")) for o in orders])
+            if creation
+            else set()
+        )
+        by_sku, holding = held_by_sku(orders, counted)
+        return Held(by_sku=by_sku, orders=holding, seconds=seconds)
+
+    async def plan_changes(
+        self,
+        shop_id: str,
+        catalogue: Catalogue,
+        erp: ErpRead,
+        held: Held,
+        *,
+        reconcile: bool,
+        retry_now: bool,
+    ) -> Changes:
+        """Desired values per matched SKU against those pushed before; values the shop shows
+        already for SKUs never pushed are recorded as pushed."""
+        items = catalogue.items
+        desired, skipped = desired_by_sku(items, erp.articles, erp.stock, held.by_sku, self._config)
+        pushed = await store.load_pushed(self._pool, shop_id)
+        waiting = (
+            set()
+            if retry_now
+            else await store.errors_waiting(self._pool, shop_id, datetime.now(UTC))
+        )
+        planned = diff(items, desired, pushed, reconcile=reconcile, hold_back=waiting)
+        await store.record_pushed(
+            self._pool,
+            shop_id,
+            {sku: (items[sku].product_id, v) for sku, v in planned.baseline.items()},
+        )
+        return Changes(
+            updates=tuple(planned.updates),
+            matched=len(desired),
+            retry_later=len(waiting & set(desired)),
+            skipped=tuple(skipped),
+        )
+
+    async def push(self, shop_id: str, side: ShopSide, updates: Sequence[Update]) -> PushResult:
+        """The updates in batches; a shop that stops answering ends the push (and the pass of
+        this shop) with the batches sent so far recorded."""
+        if not updates:
+            return PushResult()
         clock = time.perf_counter()
         fields = dict.fromkeys(FIELDS, 0)
-        rejected = 0
-        for batch in batches(changes.updates):
-            results = await side.send(batch)
-            summary["batch_calls"] += 1
-            self._metrics.batch_calls.labels(shop_id).inc()
-            by_sku = {u.sku: u for u in batch.updates}
-            applied = [r.sku for r in results if r.ok]
-            failed = [r for r in results if not r.ok]
-            async with pool.acquire() as conn, conn.transaction():
-                await store.record_pushed(
-                    conn, shop_id, {s: (by_sku[s].product_id, by_sku[s].values) for s in applied}
-                )
-                await store.clear_errors(conn, shop_id, applied)
-                await store.record_errors(
-                    conn,
-                    shop_id,
-                    [
-                        (
-                            r.sku,
-                            by_sku[r.sku].product_id,
-                            sorted(by_sku[r.sku].values),
-                            r.code,
-                            r.message,
-                        )
-                        for r in failed
-                    ],
-                    datetime.now(UTC),
-                )
-                await store.forget_items(
-                    conn, shop_id, [r.sku for r in failed if r.code in UNKNOWN_PRODUCT_CODES]
-                )
-            for sku in applied:
-                for name in by_sku[sku].values:
+        calls = pushed = rejected = 0
+        error = None
+        for batch in batches(updates):
+            try:
+                results = await side.send(batch)
+            except (ShopUnavailable, ShopRejected) as exc:
+                error = str(exc)
+                break
+            calls += 1
+            sent = await self._record_batch(shop_id, batch, results)
+            for update in sent.applied:
+                for name in update.values:
                     fields[name] += 1
-                    self._metrics.pushed.labels(shop_id, name).inc()
-            rejected += len(failed)
-            if failed:
-                self._metrics.rejected.labels(shop_id).inc(len(failed))
-                for r in failed:
-                    log.warning(
-                        "shop %s refused %s: %s %s",
-                        shop_id,
+            pushed += len(sent.applied)
+            rejected += len(sent.failed)
+        return PushResult(
+            batch_calls=calls,
+            pushed=pushed,
+            rejected=rejected,
+            fields={name: n for name, n in fields.items() if n},
+            seconds=time.perf_counter() - clock,
+            error=error,
+        )
+
+    async def _record_batch(
+        self, shop_id: str, batch: Batch, results: Sequence[ItemResult]
+    ) -> BatchResult:
+        """What one batch call did: applied values as pushed, refused items as errors (a
+        product that no longer exists leaves the SKU map)."""
+        by_sku = {u.sku: u for u in batch.updates}
+        applied = tuple(by_sku[r.sku] for r in results if r.ok)
+        failed = tuple(r for r in results if not r.ok)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.record_pushed(
+                conn, shop_id, {u.sku: (u.product_id, u.values) for u in applied}
+            )
+            await store.clear_errors(conn, shop_id, [u.sku for u in applied])
+            await store.record_errors(
+                conn,
+                shop_id,
+                [
+                    (
                         r.sku,
+                        by_sku[r.sku].product_id,
+                        sorted(by_sku[r.sku].values),
                         r.code,
                         r.message,
-                        extra={"shop_id": shop_id},
                     )
-        if changes.updates:
-            timings["push"] = time.perf_counter() - clock
-        summary["pushed"] = len(changes.updates) - rejected
-        summary["rejected"] = rejected
-        summary["fields"] = {k: v for k, v in fields.items() if v}
+                    for r in failed
+                ],
+                datetime.now(UTC),
+            )
+            await store.forget_items(
+                conn, shop_id, [r.sku for r in failed if r.code in UNKNOWN_PRODUCT_CODES]
+            )
+        self._count_batch(shop_id, applied, failed)
+        return BatchResult(applied=applied, failed=failed)
 
-        # The report.
-        report = {
-            "shop_id": shop_id,
-            "generated_at": datetime.now(UTC).isoformat(),
-            "only_in_erp": sorted(set(erp.articles) - set(items) - set(state["parent_skus"])),
-            "only_in_shop": sorted(set(items) - set(erp.articles)),
-            "without_sku": list(state["without_sku"]),
-            "not_synced": [
-                {"sku": s.sku, "field": s.field, "reason": s.reason}
-                for s in sorted(skipped, key=lambda s: (s.sku, s.field))
+    def _count_batch(
+        self, shop_id: str, applied: Sequence[Update], failed: Sequence[ItemResult]
+    ) -> None:
+        self._metrics.batch_calls.labels(shop_id).inc()
+        for update in applied:
+            for name in update.values:
+                self._metrics.pushed.labels(shop_id, name).inc()
+        if failed:
+            self._metrics.rejected.labels(shop_id).inc(len(failed))
+        for r in failed:
+            log.warning(
+                "shop %s refused %s: %s %s",
+                shop_id,
+                r.sku,
+                r.code,
+                r.message,
+                extra={"shop_id": shop_id},
+            )
+
+    async def write_report(
+        self, shop_id: str, catalogue: Catalogue, erp: ErpRead, changes: Changes
+    ) -> ReportCounts:
+        """The shop's report (`GET /report`): what is in one system only, what is not synced
+        and why, and the items the shop refused."""
+        items = catalogue.items
+        report = ShopReport(
+            shop_id=shop_id,
+            generated_at=datetime.now(UTC).isoformat(),
+            only_in_erp=sorted(set(erp.articles) - set(items) - catalogue.parent_skus),
+            only_in_shop=sorted(set(items) - set(erp.articles)),
+            without_sku=list(catalogue.without_sku),
+            not_synced=[
+                NotSynced(sku=s.sku, field=s.field, reason=s.reason)
+                for s in sorted(changes.skipped, key=lambda s: (s.sku, s.field))
             ],
-            "rejected": await store.item_errors(pool, shop_id),
-        }
-        await store.save_report(pool, shop_id, report)
-        summary["only_in_erp"] = len(report["only_in_erp"])
-        summary["only_in_shop"] = len(report["only_in_shop"])
-        summary["rejected_waiting"] = len(report["rejected"])
+            rejected=await store.item_errors(self._pool, shop_id),
+        )
+        await store.save_report(self._pool, shop_id, msgspec.to_builtins(report))
+        return ReportCounts(
+            only_in_erp=len(report.only_in_erp),
+            only_in_shop=len(report.only_in_shop),
+            rejected_waiting=len(report.rejected),
+        )
 
 
 class Scheduler:

@@ -1,4 +1,4 @@
-"""Fortnox adapter for erp-writer: the ERP-neutral order as Fortnox documents.
+"""Fortnox as a `DocumentWriter`: the ERP-neutral order as Fortnox documents.
 
 - Fortnox has no idempotency header: the order carries the shop order's external reference in
   `ExternalInvoiceReference1` (invoices: `YourOrderNumber`), and `find_document` searches it and
@@ -8,19 +8,25 @@
   and says why when it cannot tell (more than `MAX_CUSTOMER_PAGES` pages of near matches).
 - The create answer carries Fortnox's own `Total` and `TotalVAT`; the document returned holds
   them, so erp-writer can compare them with the mapped order at no extra request.
-- The HTTP side (auth, shared rate limit, retries, error codes) is `ordreflyt_erp.fortnox`.
+- The customer register is listed with `lastmodified` (a minute before the previous read
+  began, Fortnox's local minutes), so erp-writer can create a new customer without a lookup.
+- The HTTP side (auth, shared rate limit, retries, error codes) is `client.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from ordreflyt_contracts.erp import ErpCustomer, ErpLine, ErpOrder
-from ordreflyt_erp import ErpRejected
-from ordreflyt_erp.fortnox import FortnoxClient
-from ordreflyt_erp_writer.adapters.base import ErpDocument
+from ordreflyt_erp.capabilities import CustomerChanges, ErpDocument
+from ordreflyt_erp.errors import ErpRejected
+from ordreflyt_erp.fortnox.client import FortnoxClient
+from ordreflyt_erp.fortnox.documents import money, order_state
+from ordreflyt_erp.fortnox.times import local_minute_text
 
 ROW_DESCRIPTION_MAX = 50
 YOUR_ORDER_NUMBER_MAX = 30
@@ -134,20 +140,17 @@ def _reference_field(kind: Literal["order", "invoice"]) -> str:
     return "ExternalInvoiceReference1" if kind == "order" else "YourOrderNumber"
 
 
-def _money(value: Any) -> Decimal | None:
-    """An amount Fortnox sent as a JSON number (read as float: its shortest text is exact for
-    hundredths) or a string; None when absent or unreadable."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
-
-
-def _document(kind: Literal["order", "invoice"], doc: Mapping[str, Any]) -> ErpDocument:
+def _document(
+    kind: Literal["order", "invoice"], doc: Mapping[str, Any], zone: ZoneInfo | None = None
+) -> ErpDocument:
     invoice_ref = str(doc.get("InvoiceReference") or "0")
+    state = None
+    # A list entry has no rows: then the watcher reads the document itself.
+    if zone is not None and kind == "order" and "OrderRows" in doc:
+        try:
+            state = order_state(doc, zone)
+        except ValueError:
+            state = None  # the watcher reads it then
     return ErpDocument(
         kind=kind,
         number=str(doc["DocumentNumber"]),
@@ -155,8 +158,9 @@ def _document(kind: Literal["order", "invoice"], doc: Mapping[str, Any]) -> ErpD
         invoice_number=None if invoice_ref == "0" else invoice_ref,
         invoiced=invoice_ref != "0" if kind == "order" else True,
         cancelled=bool(doc.get("Cancelled", False)),
-        total=_money(doc.get("Total")),
-        total_vat=_money(doc.get("TotalVAT")),
+        total=money(doc.get("Total")),
+        total_vat=money(doc.get("TotalVAT")),
+        state=state,
     )
 
 
@@ -169,11 +173,34 @@ def _pages(body: Mapping[str, Any]) -> int:
         return 1
 
 
-class FortnoxAdapter:
-    name = "fortnox"
+# The register is read from this long before the previous read began (clock skew, minutes).
+REGISTER_MARGIN = timedelta(minutes=1)
 
+
+class FortnoxWriter:
     def __init__(self, client: FortnoxClient) -> None:
         self.client = client
+        self._zone = ZoneInfo(client.settings.timezone)
+
+    async def customers_changed(self, watermark: str | None) -> CustomerChanges:
+        started = datetime.now(UTC)
+        found: dict[str, str] = {}
+        page = 1
+        while True:
+            params = {"limit": str(CUSTOMER_PAGE_SIZE), "page": str(page)}
+            if watermark is not None:
+                params["lastmodified"] = watermark
+            body = await self.client.request("GET", "/customers", params=params)
+            for customer in body.get("Customers", []):
+                email = str(customer.get("Email") or "").strip().lower()
+                if email and email not in found:
+                    found[email] = str(customer["CustomerNumber"])
+            if page >= _pages(body):
+                break
+            page += 1
+        return CustomerChanges(
+            customers=found, watermark=local_minute_text(started - REGISTER_MARGIN, self._zone)
+        )
 
     async def find_customer(self, email: str) -> str | None:
         page = 1
@@ -224,7 +251,7 @@ class FortnoxAdapter:
                 candidate = full["Invoice" if kind == "invoice" else "Order"]
             # The search matched a substring ("12" finds "123"): only an exact match counts.
             if str(candidate.get(field, "")) == order.external_reference:
-                return _document(kind, candidate)
+                return _document(kind, candidate, self._zone)
         return None
 
     async def create_document(self, order: ErpOrder, customer_number: str) -> ErpDocument:
@@ -236,7 +263,7 @@ class FortnoxAdapter:
         body = await self.client.request(
             "POST", "/orders", {"Order": _document_body(order, customer_number, "order")}
         )
-        return _document("order", body["Order"])
+        return _document("order", body["Order"], self._zone)
 
     async def complete_document(self, order: ErpOrder, document: ErpDocument) -> ErpDocument:
         if order.document != "order_then_invoice" or document.kind != "order" or document.invoiced:

@@ -23,3 +23,7 @@ class ErpAmbiguous(ErpUnavailable):
     """A request that creates something failed after it may have reached the ERP (a 5xx, a
     timeout, the connection lost after sending): it is NOT repeated blindly. The caller looks
     the thing up (a document by its reference, a customer by e-mail) and adopts it, or waits."""
+
+
+class StockPointError(Exception):
+    """The configured stock points do not match the ERP's (named in the message)."""

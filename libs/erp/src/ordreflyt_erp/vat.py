@@ -3,7 +3,7 @@
 be fixed in Ordreflyt's config: such an order has to be booked by hand.
 
 order-mapper refuses at start a configured rate the ERP does not have and names these rates
-in its hold reasons; the ERP is the one chosen by `[erp_writer] erp`.
+in its hold reasons; the ERP is the one each shop's `[shops.<id>] erp` chooses.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class ErpVatRates:
-    erp: str  # as `[erp_writer] erp` names it
+    erp: str  # as `[shops.<id>] erp` names it
     title: str  # as a person names it
     rates: tuple[Decimal, ...]  # highest first, as the ERP lists them
 
@@ -32,5 +32,5 @@ BY_ERP = {FORTNOX.erp: FORTNOX}
 
 
 def vat_rates_of(erp: str) -> ErpVatRates | None:
-    """The rates of the ERP `[erp_writer] erp` names; None for an ERP Ordreflyt does not know."""
+    """The rates of the ERP `[shops.<id>] erp` names; None for an ERP Ordreflyt does not know."""
     return BY_ERP.get(erp)

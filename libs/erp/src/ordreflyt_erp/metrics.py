@@ -9,8 +9,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class ErpMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None, erp: str = "fortnox") -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        erp: str = "fortnox",
+        _of: ErpMetrics | None = None,
+    ) -> None:
         self.erp = erp
+        self.unavailable_since: float | None = None
+        self.requests: Counter
+        self.unavailable_since_seconds: Gauge
+        if _of is not None:
+            self.requests = _of.requests
+            self.unavailable_since_seconds = _of.unavailable_since_seconds
+            return
         self.requests = Counter(
             "ordreflyt_erp_requests",
             "Requests sent to the ERP, by method and outcome (ok, rejected, rate-limited,"
@@ -24,7 +36,10 @@ class ErpMetrics:
             ["erp"],
             registry=registry,
         )
-        self.unavailable_since: float | None = None
+
+    def for_erp(self, erp: str) -> ErpMetrics:
+        """The same metrics for another ERP account (its own `erp` label)."""
+        return self if erp == self.erp else ErpMetrics(erp=erp, _of=self)
 
     def answered(self, method: str, outcome: str) -> None:
         self.requests.labels(self.erp, method, outcome).inc()

@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 import asyncpg
@@ -28,10 +29,11 @@ import msgspec
 
 from ordreflyt_erp.errors import ErpAmbiguous, ErpRejected, ErpUnavailable
 from ordreflyt_erp.metrics import ErpMetrics
-from ordreflyt_erp.ratelimit import MIGRATION as RATE_MIGRATION
-from ordreflyt_erp.ratelimit import SharedRateLimiter
+from ordreflyt_erp.ratelimit import MIGRATIONS as RATE_MIGRATIONS
+from ordreflyt_erp.ratelimit import Priority, SharedRateLimiter
 from ordreflyt_runtime.db import create_pool, migrate
-from ordreflyt_runtime.settings import env_float, env_int, env_str, env_url
+from ordreflyt_runtime.retry import attempts
+from ordreflyt_runtime.settings import SettingsError, env_float, env_int, env_str, env_url
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ TOKEN_MIGRATION = (
     """,
 )
 
-SHARED_MIGRATIONS = (RATE_MIGRATION, TOKEN_MIGRATION)
+SHARED_MIGRATIONS = (RATE_MIGRATIONS[0], TOKEN_MIGRATION, *RATE_MIGRATIONS[1:])
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -64,6 +66,31 @@ class FortnoxSettings:
     refresh_token: str
     timeout: float = 30.0
     retries: int = 4
+    # The account's name in stored tokens, links and watermarks: "fortnox" for the default
+    # account (FORTNOX_*), "fortnox:<name>" for FORTNOX_<NAME>_*.
+    key: str = "fortnox"
+    # The zone of Fortnox's local-minute timestamps (LastModified, lastmodified=).
+    timezone: str = "Europe/Stockholm"
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    url: str
+    data: bytes | None
+    params: Mapping[str, str] | None
+    missing_ok: bool
+    creates: bool
+    priority: Priority
+
+
+class _Again(Exception):
+    """A try that failed in a way worth trying again (nothing was created)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 def _error(body: Any) -> tuple[str, str]:
@@ -95,13 +122,15 @@ class FortnoxClient:
     async def _access_token(self) -> str:
         if self._token is None:
             await self._pool.execute(
-                "INSERT INTO ordreflyt_erp.oauth_tokens (erp, access_token, refresh_token) VALUES ('fortnox', $1, $2)"
+                "INSERT INTO ordreflyt_erp.oauth_tokens (erp, access_token, refresh_token) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING",
+                self.settings.key,
                 self.settings.access_token,
                 self.settings.refresh_token,
             )
             self._token = await self._pool.fetchval(
-                "SELECT access_token FROM ordreflyt_erp.oauth_tokens WHERE erp = 'fortnox'"
+                "SELECT access_token FROM ordreflyt_erp.oauth_tokens WHERE erp = $1",
+                self.settings.key,
             )
         assert self._token is not None
         return self._token
@@ -109,9 +138,12 @@ class FortnoxClient:
     async def _refresh(self, stale: str) -> None:
         """Refresh once for all processes: whoever holds the lock refreshes, the rest reuse."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('fortnox-token'))")
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"token:{self.settings.key}"
+            )
             row = await conn.fetchrow(
-                "SELECT access_token, refresh_token FROM ordreflyt_erp.oauth_tokens WHERE erp = 'fortnox'"
+                "SELECT access_token, refresh_token FROM ordreflyt_erp.oauth_tokens WHERE erp = $1",
+                self.settings.key,
             )
             assert row is not None
             if row["access_token"] != stale:
@@ -129,9 +161,10 @@ class FortnoxClient:
                 if response.status != 200:
                     raise ErpRejected("oauth", f"token refresh refused ({response.status}): {body}")
             await conn.execute(
-                "UPDATE ordreflyt_erp.oauth_tokens SET access_token = $1, refresh_token = $2, refreshed_at = now() WHERE erp = 'fortnox'",
+                "UPDATE ordreflyt_erp.oauth_tokens SET access_token = $1, refresh_token = $2, refreshed_at = now() WHERE erp = $3",
                 body["access_token"],
                 body["refresh_token"],
+                self.settings.key,
             )
             self._token = body["access_token"]
             log.info("Fortnox access token refreshed")
@@ -146,44 +179,57 @@ class FortnoxClient:
         params: Mapping[str, str] | None = None,
         missing_ok: bool = False,
         creates: bool | None = None,
+        priority: Priority = Priority.WRITE,
     ) -> Any:
-        """One Fortnox request with auth, the shared limit and retries.
+        """One Fortnox request with auth, the shared limit (at `priority`) and retries.
 
         A request that `creates` something (default: every POST) is never repeated after an
         ambiguous failure (5xx, timeout, connection lost once sent): ErpAmbiguous is raised and
         the caller looks the thing up before trying again. Failing to connect at all is safe to
-        repeat (nothing was sent), as is every failure of a reading or idempotent request.
+        repeat (nothing was sent), as is every failure of a reading or idempotent request: those
+        are tried `retries` more times (the runtime's retry helper), then ErpUnavailable.
         """
-        creates = method == "POST" if creates is None else creates
-        url = (self.settings.warehouse_url if warehouse else self.settings.base_url) + path
-        data = _encoder.encode(body) if body is not None else None
-        delay = 0.5
+        call = _Call(
+            method=method,
+            path=path,
+            url=(self.settings.warehouse_url if warehouse else self.settings.base_url) + path,
+            data=_encoder.encode(body) if body is not None else None,
+            params=params,
+            missing_ok=missing_ok,
+            creates=method == "POST" if creates is None else creates,
+            priority=priority,
+        )
+        retrying = attempts(
+            f"Fortnox {method} {path}", _Again, tries=self.settings.retries + 1, ceiling=8.0
+        )
+        try:
+            return await retrying(self._once, call)
+        except _Again as again:
+            self._metrics.failed(method, "unavailable")
+            raise ErpUnavailable(again.problem) from again.__cause__
+
+    async def _once(self, call: _Call) -> Any:
+        """One try: 429s wait for budget and a stale token is refreshed (neither counts as a
+        try); a failure worth trying again raises _Again."""
         refreshed = False
-        attempt = 0
         while True:
             if self._limiter is not None:
-                await self._limiter.acquire()
+                await self._limiter.acquire(call.priority)
             token = await self._access_token()
             self.requests += 1
             try:
-                status, raw = await self._send(method, url, data, params, token)
+                status, raw = await self._send(call.method, call.url, call.data, call.params, token)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 sent = not isinstance(exc, aiohttp.ClientConnectorError)
-                problem = f"Fortnox {method} {path}: {exc!r}"
-                self._fail(method, problem, ambiguous=creates and sent)
-                attempt += 1
-                if attempt > self.settings.retries:
-                    self._metrics.failed(method, "unavailable")
-                    raise ErpUnavailable(problem) from exc
-                await self._backoff(method, path, repr(exc), delay)
-                delay *= 2
-                continue
+                problem = f"Fortnox {call.method} {call.path}: {exc!r}"
+                self._fail(call.method, problem, ambiguous=call.creates and sent)
+                raise _Again(problem) from exc
             parsed: Any = _decode(raw)
             if status < 300:
-                self._metrics.answered(method, "ok")
+                self._metrics.answered(call.method, "ok")
                 return parsed
             if status == 429:
-                self._metrics.requests.labels(self._metrics.erp, method, "rate-limited").inc()
+                self._metrics.requests.labels(self._metrics.erp, call.method, "rate-limited").inc()
                 if self._limiter is not None:
                     await self._limiter.penalise()
                 else:
@@ -195,17 +241,11 @@ class FortnoxClient:
                 await self._refresh(token)
                 continue
             if status >= 500:
-                problem = f"Fortnox {method} {path}: {status} {code} {message}"
-                self._fail(method, problem, ambiguous=creates)
-                attempt += 1
-                if attempt > self.settings.retries:
-                    self._metrics.failed(method, "unavailable")
-                    raise ErpUnavailable(problem)
-                await self._backoff(method, path, str(status), delay)
-                delay *= 2
-                continue
-            self._metrics.answered(method, "rejected")
-            if status == 404 and missing_ok:
+                problem = f"Fortnox {call.method} {call.path}: {status} {code} {message}"
+                self._fail(call.method, problem, ambiguous=call.creates)
+                raise _Again(problem)
+            self._metrics.answered(call.method, "rejected")
+            if status == 404 and call.missing_ok:
                 return None
             raise ErpRejected(code or str(status), message)
 
@@ -214,10 +254,6 @@ class FortnoxClient:
             self._metrics.failed(method, "ambiguous")
             log.warning("%s; not repeated: it may have reached Fortnox", problem)
             raise ErpAmbiguous(problem)
-
-    async def _backoff(self, method: str, path: str, problem: str, delay: float) -> None:
-        log.warning("Fortnox %s %s failed (%s), retrying in %.1fs", method, path, problem, delay)
-        await asyncio.sleep(delay)
 
     async def _send(
         self,
@@ -252,39 +288,58 @@ def _decode(raw: bytes) -> Any:
         return {"ErrorInformation": {"message": raw[:200].decode("utf-8", "replace")}}
 
 
-def fortnox_settings_from_env() -> FortnoxSettings:
-    """FORTNOX_* settings (sandbox defaults); see the README's settings table."""
-    api = env_url("FORTNOX_API_URL", "http://localhost:8200", ("http", "https")).rstrip("/")
+def _prefix(account: str) -> str:
+    return f"FORTNOX_{account.upper()}_" if account else "FORTNOX_"
+
+
+def account_key(account: str) -> str:
+    return f"fortnox:{account}" if account else "fortnox"
+
+
+def fortnox_settings_from_env(account: str = "") -> FortnoxSettings:
+    """FORTNOX_* settings (sandbox defaults) of the default account, FORTNOX_<ACCOUNT>_* of
+    another (a shop's `erp_account`); see the README's settings table."""
+    p = _prefix(account)
+    api = env_url(p + "API_URL", "http://localhost:8200", ("http", "https")).rstrip("/")
+    timezone = env_str(p + "TIMEZONE", "Europe/Stockholm")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{p}TIMEZONE: {timezone!r} is not a time zone") from None
     return FortnoxSettings(
         base_url=api + "/3",
         warehouse_url=api + "/api/warehouse",
-        token_url=env_url("FORTNOX_TOKEN_URL", api + "/oauth-v1/token", ("http", "https")),
-        client_id=env_str("FORTNOX_CLIENT_ID", "sandbox-client"),
-        client_secret=env_str("FORTNOX_CLIENT_SECRET", "sandbox-secret"),
-        access_token=env_str("FORTNOX_ACCESS_TOKEN", "sandbox-token"),
-        refresh_token=env_str("FORTNOX_REFRESH_TOKEN", "sandbox-refresh"),
-        timeout=env_float("FORTNOX_TIMEOUT", 30.0),
+        token_url=env_url(p + "TOKEN_URL", api + "/oauth-v1/token", ("http", "https")),
+        client_id=env_str(p + "CLIENT_ID", "sandbox-client"),
+        client_secret=env_str(p + "CLIENT_SECRET", "sandbox-secret"),
+        access_token=env_str(p + "ACCESS_TOKEN", "sandbox-token"),
+        refresh_token=env_str(p + "REFRESH_TOKEN", "sandbox-refresh"),
+        timeout=env_float(p + "TIMEOUT", 30.0),
+        key=account_key(account),
+        timezone=timezone,
     )
 
 
-def rate_limit_from_env() -> tuple[int | None, float]:
-    """FORTNOX_RATE_LIMIT (requests, or `off`) per FORTNOX_RATE_WINDOW seconds."""
-    raw = os.environ.get("FORTNOX_RATE_LIMIT", "25").strip().lower()
-    limit = None if raw == "off" else env_int("FORTNOX_RATE_LIMIT", 25, minimum=1, maximum=10_000)
-    return limit, env_float("FORTNOX_RATE_WINDOW", 5.0)
+def rate_limit_from_env(account: str = "") -> tuple[int | None, float]:
+    """FORTNOX_RATE_LIMIT (requests, or `off`) per FORTNOX_RATE_WINDOW seconds (for another
+    account FORTNOX_<ACCOUNT>_RATE_LIMIT / _RATE_WINDOW)."""
+    p = _prefix(account)
+    raw = os.environ.get(p + "RATE_LIMIT", "25").strip().lower()
+    limit = None if raw == "off" else env_int(p + "RATE_LIMIT", 25, minimum=1, maximum=10_000)
+    return limit, env_float(p + "RATE_WINDOW", 5.0)
 
 
 @contextlib.asynccontextmanager
 async def fortnox_client(
-    database_url: str, metrics: ErpMetrics | None = None
+    database_url: str, metrics: ErpMetrics | None = None, account: str = ""
 ) -> AsyncIterator[FortnoxClient]:
     """A client from the environment's settings, with its own small pool on the shared schema.
 
     The pool is separate from the service's: the limiter and token store must never wait for a
     connection that a message handler holds while it waits for the ERP.
     """
-    settings = fortnox_settings_from_env()
-    limit, window = rate_limit_from_env()
+    settings = fortnox_settings_from_env(account)
+    limit, window = rate_limit_from_env(account)
     pool = await create_pool(database_url, SHARED_SCHEMA, min_size=1, max_size=3)
     try:
         await migrate(pool, SHARED_SCHEMA, SHARED_MIGRATIONS, runtime_tables=False)
