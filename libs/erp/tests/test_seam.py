@@ -93,3 +93,17 @@ def test_another_account_reads_its_own_settings(monkeypatch: pytest.MonkeyPatch)
         "Europe/Oslo",
     )
     assert fortnox_settings_from_env().client_id == "sandbox-client"
+
+
+def test_each_account_keeps_one_metrics_view() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from ordreflyt_erp.metrics import ErpMetrics
+
+    root = ErpMetrics(CollectorRegistry())
+    norway = root.for_erp("fortnox:no")
+    assert root.for_erp("fortnox:no") is norway
+    assert root.for_erp("fortnox") is root
+    norway.failed("POST", "unavailable")
+    assert "unavailable since" in root.for_erp("fortnox:no").describe()
+    assert root.describe() == "available"

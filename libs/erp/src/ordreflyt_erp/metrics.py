@@ -19,6 +19,8 @@ class ErpMetrics:
         self.unavailable_since: float | None = None
         self.requests: Counter
         self.unavailable_since_seconds: Gauge
+        # One view per ERP account, kept: what a client records is what /readyz reads.
+        self._views: dict[str, ErpMetrics] = {erp: self}
         if _of is not None:
             self.requests = _of.requests
             self.unavailable_since_seconds = _of.unavailable_since_seconds
@@ -38,8 +40,11 @@ class ErpMetrics:
         )
 
     def for_erp(self, erp: str) -> ErpMetrics:
-        """The same metrics for another ERP account (its own `erp` label)."""
-        return self if erp == self.erp else ErpMetrics(erp=erp, _of=self)
+        """The same metrics for another ERP account (its own `erp` label), the same object
+        every time it is asked for."""
+        if erp not in self._views:
+            self._views[erp] = ErpMetrics(erp=erp, _of=self)
+        return self._views[erp]
 
     def answered(self, method: str, outcome: str) -> None:
         self.requests.labels(self.erp, method, outcome).inc()

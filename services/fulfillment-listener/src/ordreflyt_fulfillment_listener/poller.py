@@ -199,9 +199,7 @@ class Poller:
         async with self._lock:
             conn = await asyncpg.connect(self._database_url)
             try:
-                while not await conn.fetchval(
-                    "SELECT pg_try_advisory_lock(hashtext($1))", POLL_LOCK
-                ):
+                while not await store.try_lock(conn, POLL_LOCK):
                     if not wait:
                         self._metrics.polls.labels("skipped").inc()
                         return PollSkipped(skipped="another process is polling")
@@ -212,7 +210,7 @@ class Poller:
                     summary.retried = DrainSummary.of(await self.drain_pending())
                     return summary
                 finally:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", POLL_LOCK)
+                    await store.unlock(conn, POLL_LOCK)
             finally:
                 await conn.close()
 

@@ -567,3 +567,12 @@ async def orders_of_document(pool: asyncpg.Pool, shop_id: str, document_number: 
         document_number,
     )
     return [r["order_id"] for r in rows]
+
+
+async def try_lock(conn: asyncpg.Connection, name: str) -> bool:
+    """A session advisory lock (released by the server if the process dies); False: held."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name))
+
+
+async def unlock(conn: asyncpg.Connection, name: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)

@@ -399,3 +399,17 @@ async def last_pass(conn: Db) -> dict[str, Any] | None:
 async def last_finished(conn: Db) -> datetime | None:
     value = await conn.fetchval("SELECT max(finished_at) FROM passes")
     return value if isinstance(value, datetime) else None
+
+
+async def lock_for_transaction(conn: DbConn, name: str) -> None:
+    """An advisory lock held until the caller's transaction ends (one pass at a time)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
+
+async def last_pass_age(pool: asyncpg.Pool) -> float | None:
+    """Seconds since the last pass of any replica finished; None before the first."""
+    row = await pool.fetchrow("SELECT max(finished_at) AS last, now() AS now FROM passes")
+    if row is None or row["last"] is None:
+        return None
+    age: float = (row["now"] - row["last"]).total_seconds()
+    return age

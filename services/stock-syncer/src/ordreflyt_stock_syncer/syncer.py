@@ -390,7 +390,7 @@ class Syncer:
     ) -> PassSummary:
         """Run one pass (waiting for one in progress anywhere to end); answers its summary."""
         async with self._lock, self._pool.acquire() as lock_conn, lock_conn.transaction():
-            await lock_conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", PASS_LOCK)
+            await store.lock_for_transaction(lock_conn, PASS_LOCK)
             started_at = datetime.now(UTC)
             started = time.perf_counter()
             result = await self._pass(reconcile, retry_now)
@@ -739,10 +739,9 @@ class Scheduler:
         self._wake.set()
 
     async def _next_scheduled(self) -> float:
-        row = await self._pool.fetchrow("SELECT max(finished_at) AS last, now() AS now FROM passes")
-        if row is None or row["last"] is None:
+        age = await store.last_pass_age(self._pool)
+        if age is None:
             return time.monotonic()
-        age: float = (row["now"] - row["last"]).total_seconds()
         return time.monotonic() + max(0.0, self._config.interval - age)
 
     async def _next_trigger(self) -> str | None:
