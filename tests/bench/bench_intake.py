@@ -147,6 +147,7 @@ async def main(args: argparse.Namespace) -> None:
                 "DATABASE_URL": infra.database_url,
                 "HTTP_PORT": str(free_port()),
                 "ORDREFLYT_CONFIG": str(config),
+                "INTAKE_SPOOL_DIR": str(Path(tmp) / "spool"),
             },
             Path(tmp),
         )

@@ -343,3 +343,26 @@ async def test_a_retention_rule_prunes_only_the_rows_its_condition_allows(
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
         await pool.close()
+
+
+async def test_a_pool_busy_with_work_is_not_an_unready_database(
+    amqp_url: str, database_url: str
+) -> None:
+    # Every connection held by a handler (waiting for a rate-limited ERP inside its
+    # transaction, say): the database still answers, so the service stays ready.
+    name = f"busy-{uuid.uuid4().hex[:6]}"
+
+    async def nothing(_: None, event: OrderDeleted, ctx: HandlerContext) -> None:
+        return None
+
+    spec = spec_for(name, nothing)
+    async with running_service(spec, settings_for(name, amqp_url, database_url)) as (client, rt):
+        held = [await rt.db.acquire() for _ in range(rt.db.get_max_size())]
+        try:
+            assert rt.db.get_idle_size() == 0
+            async with client.get("/readyz") as r:
+                body = await r.json()
+            assert (r.status, body["checks"]["database"]) == (200, "ok")
+        finally:
+            for conn in held:
+                await rt.db.release(conn)

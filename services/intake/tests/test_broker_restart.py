@@ -33,6 +33,8 @@ async def test_deliveries_accepted_during_a_broker_restart_are_all_published(
             "DATABASE_URL": database_url,
             "HTTP_PORT": str(free_port()),
             "ORDREFLYT_CONFIG": str(config),
+            # Its own spool: no other intake may take its deliveries, nor it theirs.
+            "INTAKE_SPOOL_DIR": str(tmp_path / "spool"),
         },
         tmp_path,
     )

@@ -216,10 +216,25 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(body, status=200 if ready else 503)
 
 
+async def _database_answers(rt: Runtime[Any, Any]) -> None:
+    """SELECT 1 on a pool connection, or, when every one is busy with work (handlers waiting
+    for a rate-limited ERP inside their transactions, say), on a connection of its own: a busy
+    pool is load, not an unreachable database, and must not make the service unready."""
+    pool = rt.db
+    if pool.get_idle_size() > 0 or pool.get_size() < pool.get_max_size():
+        await pool.fetchval("SELECT 1")
+        return
+    conn = await asyncpg.connect(rt.settings.database_url)
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+
+
 async def _checks(rt: Runtime[Any, Any]) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
-        await asyncio.wait_for(rt.db.fetchval("SELECT 1"), 2.0)
+        await asyncio.wait_for(_database_answers(rt), 2.0)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable: {exc!r}"

@@ -14,6 +14,16 @@ from ordreflyt_runtime.db import ensure_database
 from ordreflyt_testkit.infra import Infra, InfraUnavailable, drop_database, provide_infra
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_intake_spool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The test run's own intake spool (INTAKE_SPOOL_DIR), for every intake it starts that does
+    not name one: deliveries an intake spooled are never taken by an intake of another run."""
+    directory = tmp_path_factory.mktemp("intake-spool")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INTAKE_SPOOL_DIR", str(directory))
+        yield directory
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     try:

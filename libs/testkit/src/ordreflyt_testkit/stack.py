@@ -232,6 +232,8 @@ async def running_stack(
         "FORTNOX_API_URL": stack.url("fortnox"),
         "OPERATOR_TOKEN": TEST_OPERATOR_TOKEN,
         "PYTHONUNBUFFERED": "1",
+        # The stack's own spool: an intake of another stack must never store its deliveries.
+        "INTAKE_SPOOL_DIR": str(log_dir / "intake-spool"),
         **(env or {}),
     }
 
