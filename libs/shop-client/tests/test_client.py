@@ -30,6 +30,8 @@ class Shop:
     async def handle(self, request: web.Request) -> web.Response:
         self.paths.append(request.path)
         status, body = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(body, bytes):  # not JSON: a proxy's page
+            return web.Response(body=body, status=status, content_type="text/html")
         return web.json_response(body, status=status)
 
 
@@ -135,3 +137,21 @@ async def test_connection_errors_are_tried_again_then_the_shop_is_unavailable(
     assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
     assert client.calls == 3
     assert slept == [0.5, 1.0]
+
+
+async def test_a_page_that_is_not_json_is_busy_or_refused_with_its_text(
+    shop: tuple[Shop, str], client_for: ClientFor, slept: list[float]
+) -> None:
+    fake, url = shop
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    fake.script = [(502, page), (200, {"id": 9})]
+    client = client_for(url)
+    assert await client.get("/orders/9") == {"id": 9}  # a proxy's HTML 502 is tried again
+    assert slept == [0.5]
+    fake.script = [(404, b"<html>Not Found</html>")]
+    with pytest.raises(ShopRejected) as caught:
+        await client.get("/orders/9")
+    assert (caught.value.status, caught.value.message) == (404, "<html>Not Found</html>")
+    fake.script = [(200, b"<html>Log in</html>")]
+    with pytest.raises(ShopUnavailable, match="not JSON"):
+        await client.get("/orders/9")

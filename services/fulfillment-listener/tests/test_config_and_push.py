@@ -221,3 +221,15 @@ def test_pushed_parcels_have_the_key_the_erp_gives_the_same_parcels() -> None:
         ("shipment:PN1", ""),
         ("status:shipped", "completed"),
     ]
+
+
+def test_read_every_change_reaches_the_watcher_options() -> None:
+    from ordreflyt_fulfillment_listener.app import load_settings
+
+    document = {
+        "shops": {"demo": {"url": "http://127.0.0.1:1/"}},
+        "fulfillment": {"read_every_change": True, "overlap_minutes": 5},
+    }
+    options = load_settings(document, {}).erp_options
+    assert (options.read_every_change, options.overlap_minutes) == (True, 5)
+    assert not load_settings({"shops": document["shops"]}, {}).erp_options.read_every_change

@@ -103,11 +103,22 @@ class WooClient:
             status = response.status
             raw = await response.read()
             response_headers = dict(response.headers)
-        parsed: Any = msgspec.json.decode(raw) if raw else None
+        if status == 429 or (status >= 500 and "/refunds" not in path):
+            # Whatever the body: a proxy's 502 page is HTML.
+            raise _Busy(status)
+        try:
+            parsed: Any = msgspec.json.decode(raw) if raw else None
+        except msgspec.DecodeError:
+            text = raw[:200].decode("utf-8", "replace")
+            if status < 300:
+                # Not the REST API answering (a maintenance or login page): try again later.
+                raise ShopUnavailable(
+                    f"{method} {path}: HTTP {status} but not JSON (is the shop's url right?):"
+                    f" {text!r}"
+                ) from None
+            raise ShopRejected(status, "", text) from None
         if status < 300:
             return parsed, response_headers
-        if status == 429 or (status >= 500 and "/refunds" not in path):
-            raise _Busy(status)
         error = parsed if isinstance(parsed, dict) else {}
         raise ShopRejected(status, str(error.get("code", "")), str(error.get("message", raw[:200])))
 

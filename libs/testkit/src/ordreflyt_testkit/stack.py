@@ -234,6 +234,9 @@ async def running_stack(
         "PYTHONUNBUFFERED": "1",
         # The stack's own spool: an intake of another stack must never store its deliveries.
         "INTAKE_SPOOL_DIR": str(log_dir / "intake-spool"),
+        # A shorter ladder than production's (1, 5, 30, 120 s): a test waits on what a
+        # database or broker outage makes wait, not on minutes of back-off.
+        "RETRY_DELAYS_MS": "500,2000,5000,10000",
         **(env or {}),
     }
 

@@ -79,6 +79,7 @@ class Settings:
         return ErpOptions(
             overlap_minutes=self.fulfillment.overlap_minutes,
             clock_skew=self.fulfillment.erp_clock_skew,
+            read_every_change=self.fulfillment.read_every_change,
         )
 
 

@@ -8,6 +8,8 @@ and stops the service at start. Keys and defaults:
     poll_interval = 60                 # seconds between polls of the ERP (> 0)
     overlap_minutes = 2                # each poll re-reads this many minutes before the watermark
     erp_clock_skew = 30                # seconds of clock difference tolerated between us and the ERP
+    read_every_change = false          # read a listed order on every change, not only when what
+                                       # the listing shows moved (deliveries seen in rows only)
     invoiced_status = "completed"      # shop status for "invoiced in the ERP"; "" = leave
     cancelled_status = "cancelled"     # shop status for "cancelled in the ERP"; "" = leave
     shipped_status = ""                # shop status for "delivered in full"; "" = leave
@@ -43,7 +45,7 @@ has when it reaches the ERP) and `[order_mapper].delivery_state` (with "delivery
 delivers every order in full when it is created, so delivered quantities alone do not mean a
 shipment).
 
-`overlap_minutes` and `erp_clock_skew` are how the ERP is watched (`ordreflyt_erp.options`);
+`overlap_minutes`, `erp_clock_skew` and `read_every_change` are how the ERP is watched (`ordreflyt_erp.options`);
 the zone of the ERP's times is the ERP account's own (FORTNOX_TIMEZONE): the old
 `erp_timezone` key stops the service, saying so.
 
@@ -108,6 +110,7 @@ class FulfillmentConfig:
     poll_interval: float = 60.0
     overlap_minutes: int = 2
     erp_clock_skew: float = 30.0
+    read_every_change: bool = False
     invoiced_status: str = "completed"
     cancelled_status: str = "cancelled"
     shipped_status: str = ""
@@ -166,6 +169,7 @@ class FulfillmentTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     poll_interval: Annotated[float, msgspec.Meta(ge=0.1)] = 60.0
     overlap_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 2
     erp_clock_skew: Seconds = 30.0
+    read_every_change: bool = False
     invoiced_status: TargetStatus = "completed"
     cancelled_status: TargetStatus = "cancelled"
     shipped_status: TargetStatus = ""
@@ -336,6 +340,7 @@ def load_config(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
         poll_interval=table.poll_interval,
         overlap_minutes=table.overlap_minutes,
         erp_clock_skew=table.erp_clock_skew,
+        read_every_change=table.read_every_change,
         invoiced_status=table.invoiced_status.removeprefix("wc-"),
         cancelled_status=table.cancelled_status.removeprefix("wc-"),
         shipped_status=table.shipped_status.removeprefix("wc-"),
