@@ -288,3 +288,16 @@ async def test_a_change_to_a_closed_document_is_reported_not_applied() -> None:
     (updated,) = [e for e in h.published if isinstance(e, ErpOrderUpdated)]
     assert not updated.applied
     assert "no longer allows" in updated.reason
+
+
+async def test_after_an_earlier_attempt_the_erp_is_asked_not_the_register() -> None:
+    # The first attempt created the customer and lost the answer (then Fortnox stayed away):
+    # the register, read before, does not have it; the next attempt must find it in the ERP.
+    h = harness(FakeRegister())
+    h.erp.fail_next("create_customer", ErpAmbiguous("answer lost"), stored=True)
+    h.erp.fail_next("find_customer", ErpUnavailable("still away"))
+    with pytest.raises(ErpUnavailable):
+        await h.send(order("18"))
+    await h.send(order("18"))
+    assert len(h.erp.customers) == 1
+    assert len(h.erp.documents) == 1

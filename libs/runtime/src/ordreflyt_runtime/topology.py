@@ -10,6 +10,10 @@
   retry queues `S.retry.<delay>` whose TTL dead-letters messages back into `S` (growing
   delays); and the dead-letter queue `S.dlq` (bound to `ordreflyt.dead` with key S), where a
   message ends with its failure reason in its headers.
+- Dead-lettering is at-least-once (`AT_LEAST_ONCE`: quorum queues, RabbitMQ 3.10+): a message
+  leaves a retry queue, or a queue for its DLQ, only once the target has it. RabbitMQ's default
+  is at-most-once: a broker stopped while a retry queue's messages expire loses them (a chaos
+  run lost 7 of 434 orders that way). The target's duplicates are the inbox's to drop.
 
 Services declare what they use at start (idempotent); `export_definitions()` renders the whole
 topology as a RabbitMQ definitions file (deploy/rabbitmq/definitions.json). A queue that exists
@@ -41,6 +45,12 @@ UNROUTED_ARGUMENTS: dict[str, Any] = {
     "x-overflow": "drop-head",
 }
 DLQ_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+# A quorum queue dead-letters a message only once its target queue has confirmed it (it needs
+# publishes refused, not heads dropped, when the queue is full).
+AT_LEAST_ONCE: dict[str, Any] = {
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 
 # Failure headers on messages in a retry queue or a DLQ.
 H_ATTEMPT = "ordreflyt-attempt"
@@ -98,15 +108,17 @@ class ConsumerQueue:
             "x-delivery-limit": self.delivery_limit,
             "x-dead-letter-exchange": DEAD_EXCHANGE,
             "x-dead-letter-routing-key": self.service,
+            **AT_LEAST_ONCE,
             **self.extra_arguments,
         }
 
     def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
         return {
-            "x-queue-type": "classic",
+            "x-queue-type": "quorum",
             "x-message-ttl": delay_ms,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": self.queue,
+            **AT_LEAST_ONCE,
         }
 
 

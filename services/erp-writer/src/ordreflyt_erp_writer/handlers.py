@@ -274,7 +274,9 @@ class ErpWriter:
                 return number
             await erp.writer.update_customer(number, customer)
         else:
-            found = await self._find_customer(erp, customer.email)
+            found = await self._find_customer(
+                erp, customer.email, trust_register=not known.attempted
+            )
             if found is not None:
                 number = found
                 await erp.writer.update_customer(number, customer)
@@ -283,11 +285,14 @@ class ErpWriter:
         known.remember = (number, fingerprint)
         return number
 
-    async def _find_customer(self, erp: Erp, email: str) -> str | None:
-        """The register's answer while it is fresh (no request), else the ERP's."""
-        answer = await self._register.lookup(erp.key, email)
-        if answer.number is not None or answer.fresh:
-            return answer.number
+    async def _find_customer(self, erp: Erp, email: str, *, trust_register: bool) -> str | None:
+        """The register's answer while it is fresh (no request), else the ERP's. After an
+        earlier attempt at this order the ERP is asked: that attempt may have created the
+        customer after the register was read (its answer lost, its process gone)."""
+        if trust_register:
+            answer = await self._register.lookup(erp.key, email)
+            if answer.number is not None or answer.fresh:
+                return answer.number
         return await erp.writer.find_customer(email)
 
     async def _update(
