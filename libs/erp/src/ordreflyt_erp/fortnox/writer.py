@@ -27,6 +27,7 @@ from ordreflyt_erp.errors import ErpRejected
 from ordreflyt_erp.fortnox.client import FortnoxClient
 from ordreflyt_erp.fortnox.documents import money, order_state
 from ordreflyt_erp.fortnox.times import local_minute_text
+from ordreflyt_erp.ratelimit import Priority
 
 ROW_DESCRIPTION_MAX = 50
 YOUR_ORDER_NUMBER_MAX = 30
@@ -190,7 +191,11 @@ class FortnoxWriter:
             params = {"limit": str(CUSTOMER_PAGE_SIZE), "page": str(page)}
             if watermark is not None:
                 params["lastmodified"] = watermark
-            body = await self.client.request("GET", "/customers", params=params)
+            # A background read: behind every order write (a first read lists the whole
+            # register, 500 customers a request).
+            body = await self.client.request(
+                "GET", "/customers", params=params, priority=Priority.WATCH
+            )
             for customer in body.get("Customers", []):
                 email = str(customer.get("Email") or "").strip().lower()
                 if email and email not in found:
