@@ -358,7 +358,16 @@ class PgCustomerRegister:
     async def store(
         self, erp: str, customers: dict[str, str], watermark: str, read_from: datetime
     ) -> None:
+        emails, numbers = list(customers), list(customers.values())
         async with self.pool.acquire() as conn, conn.transaction():
+            # A customer whose e-mail changed in the ERP is no longer found by the old one.
+            await conn.execute(
+                "DELETE FROM customer_register r USING unnest($2::text[], $3::text[]) AS c (email, number)"
+                " WHERE r.erp = $1 AND r.customer_number = c.number AND r.email <> c.email",
+                erp,
+                emails,
+                numbers,
+            )
             await conn.executemany(
                 "INSERT INTO customer_register (erp, email, customer_number) VALUES ($1, $2, $3)"
                 " ON CONFLICT (erp, email) DO UPDATE SET customer_number = excluded.customer_number",
