@@ -7,20 +7,30 @@ once, however many shops share it, and shares its request budget across processe
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ordreflyt_erp import fortnox
 from ordreflyt_erp.capabilities import Erp
-from ordreflyt_erp.fortnox import open_fortnox
-from ordreflyt_erp.fortnox.client import account_key, fortnox_settings_from_env
-from ordreflyt_erp.fortnox.client import rate_limit_from_env as fortnox_rate_limit
 from ordreflyt_erp.metrics import ErpMetrics
 from ordreflyt_erp.options import ErpOptions
-from ordreflyt_erp.vat import BY_ERP
 from ordreflyt_runtime.settings import SettingsError
 
-KNOWN = tuple(BY_ERP)
+
+@dataclass(frozen=True)
+class ErpKind:
+    """What the factory needs of one ERP package: check an account's settings at start, and
+    open the account (database URL, metrics, account name, options)."""
+
+    check: Callable[[str], None]
+    open: Callable[[str, ErpMetrics | None, str, ErpOptions], AbstractAsyncContextManager[Erp]]
+
+
+# The ERPs Ordreflyt knows, by the name `[shops.<id>] erp` gives; a second ERP package is added
+# here and nowhere in the services.
+KINDS: dict[str, ErpKind] = {"fortnox": ErpKind(fortnox.check_account, fortnox.open_fortnox)}
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,8 @@ class ErpChoice:
 
     @property
     def key(self) -> str:
-        return account_key(self.account)
+        """The account's name in links, watermarks and metrics ("fortnox", "fortnox:no")."""
+        return f"{self.kind}:{self.account}" if self.account else self.kind
 
 
 class _ShopErp(Protocol):
@@ -43,9 +54,10 @@ class _ShopErp(Protocol):
 
 
 def choices_of(shops: Mapping[str, _ShopErp]) -> dict[str, ErpChoice]:
-    """Each configured shop's ERP (`[shops.<id>] erp` / `erp_account`), checked."""
+    """Each configured shop's ERP (`[shops.<id>] erp` / `erp_account`), checked; without any
+    shop, the default account (the one `open_erps` opens then) is checked."""
     found = {shop: ErpChoice(s.erp, s.erp_account) for shop, s in shops.items()}
-    for shop, choice in found.items():
+    for shop, choice in found.items() or {"<id>": ErpChoice()}.items():
         check_choice(shop, choice)
     return found
 
@@ -53,18 +65,18 @@ def choices_of(shops: Mapping[str, _ShopErp]) -> dict[str, ErpChoice]:
 def check_choice(shop_id: str, choice: ErpChoice) -> None:
     """Stop at start, naming the setting, for an ERP Ordreflyt does not know or an account
     whose settings are wrong (read now, not at the first order)."""
-    if choice.kind not in KNOWN:
+    kind = KINDS.get(choice.kind)
+    if kind is None:
         raise SettingsError(
             f"[shops.{shop_id}].erp: {choice.kind!r} is not an ERP Ordreflyt knows"
-            f" (known: {', '.join(KNOWN)})"
+            f" (known: {', '.join(KINDS)})"
         )
     if choice.account and not choice.account.replace("_", "").isalnum():
         raise SettingsError(
             f"[shops.{shop_id}].erp_account: {choice.account!r}: letters, digits and _ only"
             " (it names the FORTNOX_<ACCOUNT>_* settings)"
         )
-    fortnox_settings_from_env(choice.account)
-    fortnox_rate_limit(choice.account)
+    kind.check(choice.account)
 
 
 class ErpDirectory:
@@ -105,7 +117,7 @@ async def open_erps(
     async with contextlib.AsyncExitStack() as stack:
         erps = {
             key: await stack.enter_async_context(
-                open_fortnox(database_url, metrics, choice.account, options)
+                KINDS[choice.kind].open(database_url, metrics, choice.account, options)
             )
             for key, choice in accounts.items()
         }

@@ -1,5 +1,5 @@
 """The one way Ordreflyt waits and tries again (tenacity): growing delays with a ceiling, a
-warning per failed try, and either a deadline or no end.
+warning per failed try, and a deadline, a number of tries or no end (`_retrying` builds each).
 
 - `until_ready(what, timeout, errors)`: at start, for a dependency that may still be starting
   (the broker, the database): tries until it answers or `timeout` passes, then raises the last
@@ -27,6 +27,7 @@ from tenacity import (
     stop_never,
     wait_exponential,
 )
+from tenacity.stop import StopBaseT
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,27 @@ def _warn(
     return before_sleep
 
 
-def until_ready(
-    what: str, timeout: float, errors: Errors, first: float = 0.5, ceiling: float = 5.0
+def _retrying(
+    what: str,
+    errors: Errors,
+    stop: StopBaseT,
+    first: float,
+    ceiling: float,
+    on_failure: Callable[[BaseException], None] | None = None,
 ) -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(errors),
         wait=wait_exponential(multiplier=first, max=ceiling),
-        stop=stop_after_delay(timeout),
-        before_sleep=_warn(what),
+        stop=stop,
+        before_sleep=_warn(what, on_failure),
         reraise=True,
     )
+
+
+def until_ready(
+    what: str, timeout: float, errors: Errors, first: float = 0.5, ceiling: float = 5.0
+) -> AsyncRetrying:
+    return _retrying(what, errors, stop_after_delay(timeout), first, ceiling)
 
 
 def forever(
@@ -65,13 +77,7 @@ def forever(
     first: float = 0.2,
     ceiling: float = 5.0,
 ) -> AsyncRetrying:
-    return AsyncRetrying(
-        retry=retry_if_exception_type(errors),
-        wait=wait_exponential(multiplier=first, max=ceiling),
-        stop=stop_never,
-        before_sleep=_warn(what, on_failure),
-        reraise=True,
-    )
+    return _retrying(what, errors, stop_never, first, ceiling, on_failure)
 
 
 def attempts(
@@ -79,10 +85,4 @@ def attempts(
 ) -> AsyncRetrying:
     if tries < 1:
         raise ValueError(f"tries must be at least 1, got {tries}")
-    return AsyncRetrying(
-        retry=retry_if_exception_type(errors),
-        wait=wait_exponential(multiplier=first, max=ceiling),
-        stop=stop_after_attempt(tries),
-        before_sleep=_warn(what),
-        reraise=True,
-    )
+    return _retrying(what, errors, stop_after_attempt(tries), first, ceiling)

@@ -34,7 +34,7 @@ from prometheus_client import Gauge
 
 from ordreflyt_contracts import ErpOrderRequested, Event
 from ordreflyt_erp import ErpMetrics, ErpRejected, ErpUnavailable
-from ordreflyt_erp.factory import ErpChoice, ErpDirectory, check_choice, choices_of, open_erps
+from ordreflyt_erp.factory import ErpChoice, ErpDirectory, choices_of, open_erps
 from ordreflyt_erp_writer import store
 from ordreflyt_erp_writer.handlers import ErpWriter, WriterOptions
 from ordreflyt_erp_writer.store import MIGRATIONS, PgAttemptMarker, PgCustomerRegister
@@ -76,8 +76,6 @@ def load_config(document: Mapping[str, Any], env: Mapping[str, str]) -> ErpWrite
     # Checked now so an unknown ERP or a bad FORTNOX_* setting stops the service at start.
     tables = {k: v.table for k, v in load_shops(document).items()} if "shops" in document else {}
     shops = choices_of(tables)
-    if not shops:
-        check_choice("default", ErpChoice())
     return ErpWriterConfig(
         options=WriterOptions(create_missing_articles=table.create_missing_articles),
         shops=shops,

@@ -33,6 +33,7 @@ __all__ = [
     "FortnoxSettings",
     "FortnoxWatcher",
     "FortnoxWriter",
+    "check_account",
     "fortnox_client",
     "fortnox_erp",
     "fortnox_settings_from_env",
@@ -55,6 +56,13 @@ def fortnox_erp(client: FortnoxClient, options: ErpOptions) -> Erp:
         articles=inventory,
         requests=client,
     )
+
+
+def check_account(account: str) -> None:
+    """Read the account's FORTNOX_* (FORTNOX_<ACCOUNT>_*) settings now: a wrong one stops the
+    service at start, naming it."""
+    fortnox_settings_from_env(account)
+    rate_limit_from_env(account)
 
 
 @contextlib.asynccontextmanager
